@@ -1,0 +1,1 @@
+//! OpenFlow 1.3 wire codec with the Open vSwitch (Nicira) extensions. No sockets, no clock, no logging.

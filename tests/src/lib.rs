@@ -1,0 +1,328 @@
+//! The lab harness for Switchyard's OVS-backed tests: real `ovsdb-server` and
+//! `ovs-vswitchd` (userspace datapath) in temporary directories, optionally inside
+//! network namespaces the test creates. Everything a harness object starts or creates
+//! is stopped or removed when it is dropped, also when the test fails.
+//!
+//! Not a mock: the daemons are the installed Open vSwitch binaries.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Checks that this process can run the OVS-backed tests: root, and the Open vSwitch
+/// binaries installed. Returns `false` (after saying why on stderr) when a test should
+/// skip; under `CI=true` a missing prerequisite panics instead, so CI never skips silently.
+pub fn ovs_available() -> bool {
+    let missing = missing_prerequisite();
+    match missing {
+        None => true,
+        Some(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("OVS-backed test cannot run in CI: {why}")
+        }
+        Some(why) => {
+            eprintln!("SKIP: {why} (run ./test.sh as root; it installs openvswitch-switch)");
+            false
+        }
+    }
+}
+
+fn missing_prerequisite() -> Option<String> {
+    if effective_uid() != 0 {
+        return Some("needs root (network namespaces, OVS daemons)".into());
+    }
+    for bin in ["ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip"] {
+        if which(bin).is_none() {
+            return Some(format!("{bin} not found on PATH"));
+        }
+    }
+    if !Path::new(SCHEMA).exists() {
+        return Some(format!("{SCHEMA} not found (install openvswitch-switch)"));
+    }
+    None
+}
+
+fn effective_uid() -> u32 {
+    // /proc/self/status has "Uid: real effective saved fs"; avoids an unsafe libc call.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+fn which(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
+/// The installed Open_vSwitch schema.
+pub const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
+
+/// A short name unique to this process and call, for namespaces, interfaces and
+/// directories: `<prefix><pid mod 10^4><counter>`, at most 15 characters for a prefix
+/// of up to 5.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}{:04}{n:03}", std::process::id() % 10_000)
+}
+
+/// Runs a command and returns its output; panics with the command line and stderr if it
+/// fails. For test setup, where a failure is a broken test machine.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command and returns its full output, success or not.
+pub fn try_run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics naming `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A network namespace created by the test, deleted on drop (with every process the
+/// test left in it).
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates `/run/netns/<name>` with `lo` up.
+    pub fn new(name: impl Into<String>) -> Netns {
+        let name = name.into();
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        ns.run(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A `Command` that runs `argv` inside this namespace.
+    pub fn cmd(&self, argv: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(argv);
+        c
+    }
+
+    /// Runs `argv` inside this namespace; panics if it fails.
+    pub fn run(&self, argv: &[&str]) -> String {
+        run(&mut self.cmd(argv))
+    }
+
+    /// True if `argv` exits 0 inside this namespace.
+    pub fn ok(&self, argv: &[&str]) -> bool {
+        self.cmd(argv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
+    /// The path of the namespace file, for `setns`.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Kill what runs inside first, or the namespace lingers until it exits.
+        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// One Open vSwitch instance: its own database, `ovsdb-server` and `ovs-vswitchd`, in a
+/// temporary directory, optionally started inside a network namespace. Both daemons
+/// are stopped on drop.
+pub struct Ovs {
+    pub dir: tempfile::TempDir,
+    netns: Option<String>,
+    vswitchd: bool,
+}
+
+impl Ovs {
+    /// Starts `ovsdb-server` only (no switch), listening on `unix:<dir>/db.sock`.
+    pub fn db_only() -> Ovs {
+        Self::start(None, false, &[])
+    }
+
+    /// Starts `ovsdb-server` and `ovs-vswitchd` in the root namespace.
+    pub fn switch() -> Ovs {
+        Self::start(None, true, &[])
+    }
+
+    /// Starts both daemons inside `netns`; `extra_remotes` are more `--remote` targets for
+    /// ovsdb-server (e.g. `ptcp:6640:192.168.56.11`).
+    pub fn in_netns(netns: &Netns, extra_remotes: &[&str]) -> Ovs {
+        Self::start(Some(netns.name.clone()), true, extra_remotes)
+    }
+
+    fn start(netns: Option<String>, vswitchd: bool, extra_remotes: &[&str]) -> Ovs {
+        let dir = tempfile::Builder::new()
+            .prefix("switchyard-ovs-")
+            .tempdir()
+            .expect("temp dir");
+        let ovs = Ovs { dir, netns, vswitchd };
+        let d = ovs.dir.path().to_path_buf();
+        let db = d.join("conf.db");
+        run(Command::new("ovsdb-tool").arg("create").arg(&db).arg(SCHEMA));
+        let mut args = vec![
+            db.display().to_string(),
+            format!("--remote=punix:{}", d.join("db.sock").display()),
+            "--remote=db:Open_vSwitch,Open_vSwitch,manager_options".into(),
+            format!("--pidfile={}", d.join("ovsdb-server.pid").display()),
+            format!("--unixctl={}", d.join("ovsdb-server.ctl").display()),
+            format!("--log-file={}", d.join("ovsdb-server.log").display()),
+            "--detach".into(),
+        ];
+        args.extend(extra_remotes.iter().map(|r| format!("--remote={r}")));
+        run(ovs.cmd_in_ns("ovsdb-server").args(&args));
+        run(ovs.vsctl_cmd().arg("--no-wait").arg("init"));
+        if vswitchd {
+            let db_sock = format!("unix:{}", d.join("db.sock").display());
+            run(ovs.cmd_in_ns("ovs-vswitchd").args([
+                db_sock,
+                format!("--pidfile={}", d.join("ovs-vswitchd.pid").display()),
+                format!("--unixctl={}", d.join("ovs-vswitchd.ctl").display()),
+                format!("--log-file={}", d.join("ovs-vswitchd.log").display()),
+                "--detach".into(),
+            ]));
+        }
+        ovs
+    }
+
+    fn cmd_in_ns(&self, program: &str) -> Command {
+        let mut c = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, program]);
+                c
+            }
+            None => Command::new(program),
+        };
+        c.env("OVS_RUNDIR", self.dir.path())
+            .env("OVS_DBDIR", self.dir.path())
+            .env("OVS_LOGDIR", self.dir.path());
+        c
+    }
+
+    /// `unix:<dir>/db.sock`, the OVSDB target for this instance.
+    pub fn db_target(&self) -> String {
+        format!("unix:{}", self.db_sock().display())
+    }
+
+    pub fn db_sock(&self) -> PathBuf {
+        self.dir.path().join("db.sock")
+    }
+
+    /// The OpenFlow management socket ovs-vswitchd opens for `bridge` (what ovs-ofctl uses).
+    pub fn mgmt_sock(&self, bridge: &str) -> PathBuf {
+        self.dir.path().join(format!("{bridge}.mgmt"))
+    }
+
+    /// An `ovs-vsctl` command bound to this instance's database.
+    pub fn vsctl_cmd(&self) -> Command {
+        let mut c = self.cmd_in_ns("ovs-vsctl");
+        c.arg(format!("--db={}", self.db_target())).arg("--timeout=10");
+        c
+    }
+
+    /// Runs `ovs-vsctl ARGS` against this instance; panics on failure.
+    pub fn vsctl(&self, args: &[&str]) -> String {
+        run(self.vsctl_cmd().args(args))
+    }
+
+    /// Runs `ovs-ofctl -O OpenFlow13 ARGS` against this instance (bridges by name work
+    /// because `OVS_RUNDIR` points at the instance's directory); panics on failure.
+    pub fn ofctl(&self, args: &[&str]) -> String {
+        run(self.cmd_in_ns("ovs-ofctl").arg("-O").arg("OpenFlow13").args(args))
+    }
+
+    /// Runs `ovs-appctl -t <dir>/<daemon>.ctl ARGS`.
+    pub fn appctl(&self, daemon: &str, args: &[&str]) -> String {
+        let ctl = self.dir.path().join(format!("{daemon}.ctl"));
+        run(self.cmd_in_ns("ovs-appctl").arg("-t").arg(ctl).args(args))
+    }
+
+    /// Adds a bridge with the userspace datapath and waits until ovs-vswitchd has
+    /// opened its management socket.
+    pub fn add_bridge(&self, bridge: &str) {
+        self.vsctl(&["add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev"]);
+        let sock = self.mgmt_sock(bridge);
+        wait_for(&format!("{}", sock.display()), Duration::from_secs(10), || {
+            sock.exists().then_some(())
+        });
+    }
+
+    /// The pid recorded in `<dir>/<daemon>.pid`.
+    pub fn pid(&self, daemon: &str) -> Option<i32> {
+        std::fs::read_to_string(self.dir.path().join(format!("{daemon}.pid")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Kills one daemon (`ovsdb-server` or `ovs-vswitchd`) with SIGKILL, for fault tests.
+    pub fn kill(&self, daemon: &str) {
+        if let Some(pid) = self.pid(daemon) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let _ = std::fs::remove_file(self.dir.path().join(format!("{daemon}.pid")));
+        }
+    }
+
+    /// The directory's path (db, sockets, logs).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Ovs {
+    fn drop(&mut self) {
+        let daemons: &[&str] = if self.vswitchd {
+            &["ovs-vswitchd", "ovsdb-server"]
+        } else {
+            &["ovsdb-server"]
+        };
+        for d in daemons {
+            self.kill(d);
+        }
+    }
+}
