@@ -10,6 +10,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+
 /// Checks that this process can run the OVS-backed tests: root, and the Open vSwitch
 /// binaries installed. Returns `false` (after saying why on stderr) when a test should
 /// skip; under `CI=true` a missing prerequisite panics instead, so CI never skips silently.
@@ -113,6 +115,7 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 /// test left in it).
 pub struct Netns {
     pub name: String,
+    owned: bool,
 }
 
 impl Netns {
@@ -120,9 +123,21 @@ impl Netns {
     pub fn new(name: impl Into<String>) -> Netns {
         let name = name.into();
         run(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Netns { name };
+        let ns = Netns { name, owned: true };
         ns.run(&["ip", "link", "set", "lo", "up"]);
         ns
+    }
+
+    /// A handle on a namespace someone else made (an agent, the lab); dropping it
+    /// leaves the namespace alone.
+    pub fn existing(name: impl Into<String>) -> Netns {
+        Netns { name: name.into(), owned: false }
+    }
+
+    /// Deletes the namespace on drop even though this handle did not create it.
+    pub fn take_ownership(mut self) -> Netns {
+        self.owned = true;
+        self
     }
 
     /// A `Command` that runs `argv` inside this namespace.
@@ -155,6 +170,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         // Kill what runs inside first, or the namespace lingers until it exits.
         if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
