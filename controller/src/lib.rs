@@ -1,1 +1,181 @@
 //! Switchyard controller: cluster state, IPAM, HTTP API, per-node reconcilers, the br-int pipeline.
+//!
+//! What is here so far is the part that does not talk to switches:
+//! - [`config`]: cluster settings, their defaults and validation;
+//! - [`model`]: the desired state as plain data ([`model::ClusterModel`]);
+//! - [`ipam`]: node subnets, pod IPs and MACs, as functions of the model;
+//! - [`store`]: persistence ([`store::Store`], the embedded [`store::FileStore`]);
+//! - [`state`]: the live state ([`state::ClusterState`]): validated changes, revisions that
+//!   reconcilers subscribe to, runtime status of nodes and pods;
+//! - [`server`]: the v1 HTTP API, with the [`server::FlowSource`] hook for flow dumps;
+//! - [`render`]: text tables for `yardctl`.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use controller::config::ClusterOverrides;
+//! use controller::state::ClusterState;
+//! use controller::store::MemoryStore;
+//! use switchyard_api::NewNode;
+//!
+//! let state = ClusterState::open(Arc::new(MemoryStore::default()), &ClusterOverrides::default()).unwrap();
+//! let node = state
+//!     .add_node(NewNode { name: "n1".parse().unwrap(), ip: "192.168.56.11".parse().unwrap(), uplink: None, datapath: None })
+//!     .await
+//!     .unwrap();
+//! assert_eq!(node.subnet.to_string(), "10.244.1.0/24");
+//! # });
+//! ```
+
+pub mod config;
+pub mod ipam;
+pub mod model;
+pub mod render;
+pub mod server;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use config::ClusterOverrides;
+use server::{ApiOptions, ApiServer, FlowSource, NoOpenFlow, ServeError};
+use state::{ClusterState, StateError};
+use store::FileStore;
+
+/// Default state file.
+pub const DEFAULT_STATE: &str = "/var/lib/switchyard/state.json";
+/// Default API socket.
+pub const DEFAULT_SOCKET: &str = "/run/switchyard/controller.sock";
+/// Default OpenFlow listen address.
+pub const DEFAULT_OPENFLOW_LISTEN: &str = "0.0.0.0:6653";
+
+/// Everything `yard-controller` is told at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerOptions {
+    /// The state file ([`FileStore`]).
+    pub state: PathBuf,
+    /// The API's unix socket.
+    pub socket: PathBuf,
+    /// Optional TCP API address (needs `token`).
+    pub listen: Option<SocketAddr>,
+    /// Bearer token for the TCP API.
+    pub token: Option<String>,
+    /// Where switches' OpenFlow connections are accepted.
+    pub openflow_listen: SocketAddr,
+    /// The address switches are told to connect to (`tcp:ADVERTISE:PORT` controller targets).
+    pub advertise: Option<IpAddr>,
+    /// Cluster settings for a new cluster (checked against an existing one).
+    pub cluster: ClusterOverrides,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            state: PathBuf::from(DEFAULT_STATE),
+            socket: PathBuf::from(DEFAULT_SOCKET),
+            listen: None,
+            token: None,
+            openflow_listen: SocketAddr::from(([0, 0, 0, 0], 6653)),
+            advertise: None,
+            cluster: ClusterOverrides::default(),
+        }
+    }
+}
+
+/// Why the controller could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The state could not be opened.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The API could not start.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// A running controller. The reconciler side adds its tasks to it.
+pub struct Controller {
+    /// The cluster state all parts share.
+    pub state: ClusterState,
+    /// The options it was started with.
+    pub options: ControllerOptions,
+    api: ApiServer,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("state", &self.state)
+            .field("api", &self.api)
+            .finish()
+    }
+}
+
+impl Controller {
+    /// The running API (socket path, bound TCP address).
+    pub fn api(&self) -> &ApiServer {
+        &self.api
+    }
+
+    /// Runs until `signal` completes, then shuts down.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+
+    /// Stops the API (and, once they exist, the reconcilers).
+    pub async fn shutdown(self) {
+        self.api.shutdown().await;
+    }
+}
+
+/// Opens the state and starts the controller's tasks.
+///
+/// # Errors
+/// [`RunError`]: the state file is unreadable, corrupt, newer or conflicts with the cluster
+/// options; the API socket or TCP address cannot be served (TCP without a token is refused).
+pub async fn run(options: ControllerOptions) -> Result<Controller, RunError> {
+    if let (Some(addr), None) = (options.listen, &options.token) {
+        return Err(ServeError::TcpWithoutToken { addr }.into());
+    }
+    // One small file read at start; blocking here is fine.
+    let store = Arc::new(FileStore::new(&options.state));
+    let state = ClusterState::open(store, &options.cluster)?;
+
+    // reconcilers start here: spawn one per node from `state.snapshot()`, follow
+    // `state.subscribe()`, listen for switches on `options.openflow_listen`, report with
+    // `state.set_node_status`, keep the task handles in `Controller`, and replace `flows`
+    // with the OpenFlow side's `FlowSource`.
+    let flows: Arc<dyn FlowSource> = Arc::new(NoOpenFlow);
+
+    let api_options = ApiOptions {
+        socket: options.socket.clone(),
+        listen: options.listen,
+        token: options.token.clone(),
+    };
+    let api = server::serve(state.clone(), flows, &api_options).await?;
+    Ok(Controller {
+        state,
+        options,
+        api,
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}

@@ -1,0 +1,238 @@
+//! Address management, as pure functions of the [`ClusterModel`]: whatever the model holds is
+//! in use, so removing a node or pod from it releases its addresses.
+//!
+//! - Node index K ≥ 1 selects the K-th `/node_prefix_len` of the cluster CIDR (K = 0 is never
+//!   used, so the default cluster gives node K the subnet `10.244.K.0/24`).
+//! - In a node subnet, `.1` is the router, `.2` the host's `yard0`, pods take `.3` up to the
+//!   address before the broadcast address. The lowest free index or address is taken.
+//! - MACs are derived from IPs ([`MacAddr::from_ipv4`](switchyard_api::MacAddr::from_ipv4)).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use switchyard_api::{Ipv4Cidr, NodeName};
+
+use crate::model::{ClusterModel, NodeSpec};
+
+/// First pod offset in a node subnet (after the router `.1` and `yard0` `.2`).
+pub const FIRST_POD_OFFSET: u64 = 3;
+
+/// No address left.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IpamError {
+    /// Every node subnet of the cluster CIDR is taken.
+    #[error(
+        "cluster CIDR {cluster_cidr} has no free /{node_prefix_len} node subnet ({used} nodes); \
+         remove a node first"
+    )]
+    NoNodeSubnet {
+        /// The cluster CIDR.
+        cluster_cidr: Ipv4Cidr,
+        /// The node prefix length.
+        node_prefix_len: u8,
+        /// Nodes in the cluster.
+        used: usize,
+    },
+    /// Every pod address of the node's subnet is taken.
+    #[error("node {node}: subnet {subnet} has no free pod address ({used} pods); remove a pod or use another node")]
+    NoPodAddress {
+        /// The full node.
+        node: NodeName,
+        /// Its subnet.
+        subnet: Ipv4Cidr,
+        /// Pods on the node.
+        used: usize,
+    },
+}
+
+/// Number of node subnets the cluster CIDR holds (index 0 included, though never used).
+pub fn node_subnet_count(model: &ClusterModel) -> u64 {
+    let bits = model
+        .cluster
+        .node_prefix_len
+        .saturating_sub(model.cluster.cluster_cidr.prefix_len());
+    1u64 << u32::from(bits.min(32))
+}
+
+/// The lowest free node index (≥ 1).
+///
+/// # Errors
+/// [`IpamError::NoNodeSubnet`] when every subnet is in use.
+pub fn allocate_node_index(model: &ClusterModel) -> Result<u32, IpamError> {
+    let used: BTreeSet<u32> = model.nodes.values().map(|n| n.index).collect();
+    let limit = node_subnet_count(model).min(u64::from(u32::MAX));
+    (1..limit)
+        .filter_map(|k| u32::try_from(k).ok())
+        .find(|k| !used.contains(k))
+        .ok_or(IpamError::NoNodeSubnet {
+            cluster_cidr: model.cluster.cluster_cidr,
+            node_prefix_len: model.cluster.node_prefix_len,
+            used: model.nodes.len(),
+        })
+}
+
+/// Whether `ip` is an address a pod of `subnet` may have (`.3` up to before broadcast).
+pub fn is_pod_address(subnet: &Ipv4Cidr, ip: Ipv4Addr) -> bool {
+    subnet
+        .offset_of(ip)
+        .is_some_and(|o| o >= FIRST_POD_OFFSET && o + 1 < subnet.size())
+}
+
+/// The lowest free pod address on `node`.
+///
+/// # Errors
+/// [`IpamError::NoPodAddress`] naming the node when its subnet is full.
+pub fn allocate_pod_ip(model: &ClusterModel, node: &NodeSpec) -> Result<Ipv4Addr, IpamError> {
+    // A model the store accepted always has the subnet; the cluster CIDR stands in otherwise.
+    let subnet = model
+        .node_subnet(node.index)
+        .ok_or_else(|| full(model, node, model.cluster.cluster_cidr))?;
+    let used: BTreeSet<u64> = model
+        .pods_on(&node.name)
+        .filter_map(|p| subnet.offset_of(p.ip))
+        .collect();
+    (FIRST_POD_OFFSET..subnet.size().saturating_sub(1))
+        .find(|o| !used.contains(o))
+        .and_then(|o| subnet.host(o))
+        .ok_or_else(|| full(model, node, subnet))
+}
+
+fn full(model: &ClusterModel, node: &NodeSpec, subnet: Ipv4Cidr) -> IpamError {
+    IpamError::NoPodAddress {
+        node: node.name.clone(),
+        subnet,
+        used: model.pods_on(&node.name).count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PodSpec;
+    use switchyard_api::{Cluster, Datapath, PodName};
+
+    fn tiny_cluster() -> ClusterModel {
+        // /27 cut into /29s: 4 node subnets (K = 1..=3 usable), 4 pod addresses each.
+        ClusterModel::new(Cluster {
+            cluster_cidr: "10.9.0.0/27".parse().unwrap(),
+            node_prefix_len: 29,
+            ..Cluster::default()
+        })
+    }
+
+    fn add_node(m: &mut ClusterModel, name: &str) -> NodeSpec {
+        let index = allocate_node_index(m).unwrap();
+        let spec = NodeSpec {
+            name: name.parse().unwrap(),
+            ip: Ipv4Addr::new(192, 168, 0, u8::try_from(index).unwrap()),
+            index,
+            uplink: None,
+            datapath: Datapath::Netdev,
+        };
+        m.nodes.insert(spec.name.clone(), spec.clone());
+        spec
+    }
+
+    fn add_pod(m: &mut ClusterModel, node: &NodeSpec, name: &str) -> Result<Ipv4Addr, IpamError> {
+        let ip = allocate_pod_ip(m, node)?;
+        let name: PodName = name.parse().unwrap();
+        let spec = PodSpec {
+            name: name.clone(),
+            node: node.name.clone(),
+            ip,
+            netns: format!("yp-{name}"),
+        };
+        m.pods.insert(name, spec);
+        Ok(ip)
+    }
+
+    #[test]
+    fn node_k_gets_the_kth_slash24_of_the_default_cluster() {
+        let mut m = ClusterModel::new(Cluster::default());
+        let n1 = add_node(&mut m, "n1");
+        let n2 = add_node(&mut m, "n2");
+        assert_eq!((n1.index, n2.index), (1, 2));
+        let a = m.node_addrs(&n2).unwrap();
+        assert_eq!(a.subnet.to_string(), "10.244.2.0/24");
+        assert_eq!(a.router_ip, Ipv4Addr::new(10, 244, 2, 1));
+        assert_eq!(a.mgmt_ip, Ipv4Addr::new(10, 244, 2, 2));
+        assert_eq!(a.mgmt_mac.to_string(), "0a:58:0a:f4:02:02");
+    }
+
+    #[test]
+    fn pods_start_at_dot3_with_derived_macs() {
+        let mut m = ClusterModel::new(Cluster::default());
+        let n1 = add_node(&mut m, "n1");
+        assert_eq!(
+            add_pod(&mut m, &n1, "a").unwrap(),
+            Ipv4Addr::new(10, 244, 1, 3)
+        );
+        assert_eq!(
+            add_pod(&mut m, &n1, "b").unwrap(),
+            Ipv4Addr::new(10, 244, 1, 4)
+        );
+        let pod = m
+            .api_pod(
+                &m.pods[&"b".parse::<PodName>().unwrap()],
+                Default::default(),
+            )
+            .unwrap();
+        assert_eq!(pod.mac.to_string(), "0a:58:0a:f4:01:04");
+        assert_eq!(pod.gateway, Ipv4Addr::new(10, 244, 1, 1));
+        assert_eq!((pod.prefix_len, pod.mtu), (24, 1400));
+    }
+
+    #[test]
+    fn released_addresses_and_indices_are_reused() {
+        let mut m = ClusterModel::new(Cluster::default());
+        let n1 = add_node(&mut m, "n1");
+        let _n2 = add_node(&mut m, "n2");
+        for p in ["a", "b", "c"] {
+            add_pod(&mut m, &n1, p).unwrap();
+        }
+        m.pods.remove(&"b".parse::<PodName>().unwrap());
+        assert_eq!(
+            add_pod(&mut m, &n1, "d").unwrap(),
+            Ipv4Addr::new(10, 244, 1, 4)
+        );
+        m.nodes.remove(&"n1".parse::<NodeName>().unwrap());
+        assert_eq!(allocate_node_index(&m).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_full_node_subnet_is_an_error_naming_the_node() {
+        let mut m = tiny_cluster();
+        let n1 = add_node(&mut m, "n1");
+        let ips: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|p| add_pod(&mut m, &n1, p).unwrap())
+            .collect();
+        assert_eq!(ips.first(), Some(&Ipv4Addr::new(10, 9, 0, 11)));
+        assert_eq!(ips.last(), Some(&Ipv4Addr::new(10, 9, 0, 14)));
+        let e = add_pod(&mut m, &n1, "e").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("node n1: subnet 10.9.0.8/29 has no free pod address"),
+            "{e}"
+        );
+        assert!(!is_pod_address(
+            &m.node_subnet(1).unwrap(),
+            Ipv4Addr::new(10, 9, 0, 15)
+        ));
+    }
+
+    #[test]
+    fn a_full_cluster_cidr_is_an_error_naming_it() {
+        let mut m = tiny_cluster();
+        for n in ["n1", "n2", "n3"] {
+            add_node(&mut m, n);
+        }
+        let e = allocate_node_index(&m).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("cluster CIDR 10.9.0.0/27 has no free /29"),
+            "{e}"
+        );
+    }
+}

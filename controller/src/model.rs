@@ -1,0 +1,220 @@
+//! The cluster's desired state as plain data: what the store persists and what the reconcilers
+//! read. Addresses that follow from others (node subnet, router and `yard0` addresses, MACs) are
+//! derived here, never stored, so they cannot disagree.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+use switchyard_api::{Cluster, Datapath, Ipv4Cidr, MacAddr, Node, NodeStatus, Pod, PodStatus};
+
+pub use switchyard_api::{NodeName, PodName};
+
+use crate::{config, ipam};
+
+/// A node as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    /// The node's name.
+    pub name: NodeName,
+    /// Underlay address (OVSDB `tcp:IP:6640`, Geneve `remote_ip`).
+    pub ip: Ipv4Addr,
+    /// K: the node subnet is the K-th `/node_prefix_len` of the cluster CIDR (K ≥ 1).
+    pub index: u32,
+    /// NIC attached to br-ex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplink: Option<String>,
+    /// Datapath type of the node's bridges.
+    pub datapath: Datapath,
+}
+
+/// A pod as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodSpec {
+    /// The pod's name.
+    pub name: PodName,
+    /// The node it runs on.
+    pub node: NodeName,
+    /// Its address inside the node subnet.
+    pub ip: Ipv4Addr,
+    /// A name under `/run/netns` or an absolute path.
+    pub netns: String,
+}
+
+/// The addresses a node's subnet defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeAddrs {
+    /// The node's pod subnet.
+    pub subnet: Ipv4Cidr,
+    /// `.1`, the virtual router (answered by OpenFlow rules).
+    pub router_ip: Ipv4Addr,
+    /// `.2`, the host's management port `yard0`.
+    pub mgmt_ip: Ipv4Addr,
+    /// MAC of `yard0`, derived from `mgmt_ip`.
+    pub mgmt_mac: MacAddr,
+}
+
+/// The whole desired state at one revision. Immutable once published by
+/// [`ClusterState`](crate::state::ClusterState); readers hold it in an `Arc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterModel {
+    /// Increases by one with every committed change.
+    pub revision: u64,
+    /// Cluster-wide settings (fixed once the cluster exists).
+    pub cluster: Cluster,
+    /// Nodes by name.
+    pub nodes: BTreeMap<NodeName, NodeSpec>,
+    /// Pods by name.
+    pub pods: BTreeMap<PodName, PodSpec>,
+}
+
+impl ClusterModel {
+    /// An empty cluster at revision 0.
+    pub fn new(cluster: Cluster) -> Self {
+        ClusterModel {
+            revision: 0,
+            cluster,
+            nodes: BTreeMap::new(),
+            pods: BTreeMap::new(),
+        }
+    }
+
+    /// The subnet of node index `index`, if the cluster CIDR has it.
+    pub fn node_subnet(&self, index: u32) -> Option<Ipv4Cidr> {
+        self.cluster
+            .cluster_cidr
+            .subnet(self.cluster.node_prefix_len, u64::from(index))
+    }
+
+    /// The addresses of `node`'s subnet, if its index fits the cluster CIDR (always true for a
+    /// model the store accepted).
+    pub fn node_addrs(&self, node: &NodeSpec) -> Option<NodeAddrs> {
+        let subnet = self.node_subnet(node.index)?;
+        let router_ip = subnet.host(1)?;
+        let mgmt_ip = subnet.host(2)?;
+        Some(NodeAddrs {
+            subnet,
+            router_ip,
+            mgmt_ip,
+            mgmt_mac: MacAddr::from_ipv4(mgmt_ip),
+        })
+    }
+
+    /// The pods on `node`, by name.
+    pub fn pods_on<'a>(&'a self, node: &'a NodeName) -> impl Iterator<Item = &'a PodSpec> + 'a {
+        self.pods.values().filter(move |p| &p.node == node)
+    }
+
+    /// Why `ip` cannot be a node address of this cluster, if it cannot.
+    pub fn node_ip_problem(&self, ip: Ipv4Addr) -> Option<String> {
+        let c = &self.cluster;
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+            return Some(format!("{ip} is not a unicast address"));
+        }
+        if c.cluster_cidr.contains(ip) {
+            return Some(format!(
+                "{ip} is inside the cluster CIDR {}; node addresses must be outside the pod network",
+                c.cluster_cidr
+            ));
+        }
+        if c.service_cidr.contains(ip) {
+            return Some(format!(
+                "{ip} is inside the service CIDR {}; node addresses must be outside it",
+                c.service_cidr
+            ));
+        }
+        None
+    }
+
+    /// Checks the invariants every committed model keeps: valid settings, node indices and IPs
+    /// unique and in range, every pod on a known node with a unique address of that node's
+    /// pod range.
+    ///
+    /// # Errors
+    /// The first broken invariant, naming the object.
+    pub fn check(&self) -> Result<(), String> {
+        config::validate(&self.cluster).map_err(|e| e.to_string())?;
+        let mut indices = BTreeMap::new();
+        let mut ips = BTreeMap::new();
+        for (name, node) in &self.nodes {
+            if &node.name != name {
+                return Err(format!("node {} is filed under {name}", node.name));
+            }
+            if node.index == 0 || self.node_subnet(node.index).is_none() {
+                return Err(format!(
+                    "node {name}: index {} is outside the cluster CIDR",
+                    node.index
+                ));
+            }
+            if let Some(other) = indices.insert(node.index, name) {
+                return Err(format!(
+                    "nodes {other} and {name} share index {}",
+                    node.index
+                ));
+            }
+            if let Some(other) = ips.insert(node.ip, name) {
+                return Err(format!("nodes {other} and {name} share IP {}", node.ip));
+            }
+            if let Some(problem) = self.node_ip_problem(node.ip) {
+                return Err(format!("node {name}: {problem}"));
+            }
+        }
+        let mut pod_ips = BTreeMap::new();
+        for (name, pod) in &self.pods {
+            if &pod.name != name {
+                return Err(format!("pod {} is filed under {name}", pod.name));
+            }
+            let node = self
+                .nodes
+                .get(&pod.node)
+                .ok_or_else(|| format!("pod {name} is on unknown node {}", pod.node))?;
+            let subnet = self
+                .node_subnet(node.index)
+                .unwrap_or(self.cluster.cluster_cidr);
+            if !ipam::is_pod_address(&subnet, pod.ip) {
+                return Err(format!(
+                    "pod {name}: {} is not a pod address of node {} ({subnet})",
+                    pod.ip, pod.node
+                ));
+            }
+            if let Some(other) = pod_ips.insert(pod.ip, name) {
+                return Err(format!("pods {other} and {name} share IP {}", pod.ip));
+            }
+        }
+        Ok(())
+    }
+
+    /// `node` in API form with `status`.
+    pub fn api_node(&self, node: &NodeSpec, status: NodeStatus) -> Option<Node> {
+        let a = self.node_addrs(node)?;
+        Some(Node {
+            name: node.name.clone(),
+            ip: node.ip,
+            index: node.index,
+            subnet: a.subnet,
+            router_ip: a.router_ip,
+            mgmt_ip: a.mgmt_ip,
+            mgmt_mac: a.mgmt_mac,
+            uplink: node.uplink.clone(),
+            datapath: node.datapath,
+            status,
+        })
+    }
+
+    /// `pod` in API form with `status`.
+    pub fn api_pod(&self, pod: &PodSpec, status: PodStatus) -> Option<Pod> {
+        let node = self.nodes.get(&pod.node)?;
+        let a = self.node_addrs(node)?;
+        Some(Pod {
+            name: pod.name.clone(),
+            node: pod.node.clone(),
+            ip: pod.ip,
+            prefix_len: a.subnet.prefix_len(),
+            mac: MacAddr::from_ipv4(pod.ip),
+            gateway: a.router_ip,
+            mtu: self.cluster.mtu,
+            netns: pod.netns.clone(),
+            status,
+        })
+    }
+}
