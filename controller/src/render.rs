@@ -6,6 +6,18 @@ use std::fmt::Write;
 
 use switchyard_api::{Cluster, FlowEntry, Health, Node, NodeStatus, Pod};
 
+/// `e` followed by its sources, `: `-separated (what a person reads, and the API's messages).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// A table with a header row; columns are padded to their widest cell.
 #[derive(Debug, Clone, Default)]
 pub struct Table {

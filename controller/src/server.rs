@@ -27,6 +27,7 @@ use switchyard_api::{
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::render::error_chain;
 use crate::state::{ClusterState, StateError};
 
 /// Long-poll timeout when the request gives none, and the most it may ask for.
@@ -118,18 +119,6 @@ impl ApiError {
     }
 }
 
-/// `e` followed by its sources, `: `-separated: the message the client sees.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 impl From<StateError> for ApiError {
     fn from(e: StateError) -> Self {
         let status = match &e {
@@ -143,9 +132,9 @@ impl From<StateError> for ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
-            tracing::error!(error = %chain(&e), "request failed");
+            tracing::error!(error = %error_chain(&e), "request failed");
         }
-        ApiError::new(status, chain(&e))
+        ApiError::new(status, error_chain(&e))
     }
 }
 
@@ -156,7 +145,7 @@ impl From<FlowError> for ApiError {
             FlowError::BadQuery { .. } => StatusCode::BAD_REQUEST,
             FlowError::Switch { .. } => StatusCode::BAD_GATEWAY,
         };
-        ApiError::new(status, chain(&e))
+        ApiError::new(status, error_chain(&e))
     }
 }
 

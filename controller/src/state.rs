@@ -65,7 +65,7 @@ pub enum StateError {
         reason: String,
     },
     /// The node still has pods and `force` was not given.
-    #[error("node {node} still has {count} pod(s) ({pods}); remove them first, or force the removal to remove them too")]
+    #[error("node {node} still has {count} pod(s) ({pods}); remove them first, or force the removal (`yardctl node remove --force`, `?force=true`) to remove them too")]
     NodeHasPods {
         /// The node.
         node: NodeName,
@@ -83,8 +83,8 @@ pub enum StateError {
     /// The runtime is shutting down; the change may not have been made.
     #[error("the controller is shutting down; retry against the restarted controller")]
     ShuttingDown,
-    /// The store failed; nothing changed.
-    #[error("the cluster state could not be saved or loaded; nothing changed")]
+    /// The store failed (its error names it); nothing changed.
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 

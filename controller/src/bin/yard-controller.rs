@@ -1,0 +1,100 @@
+//! `yard-controller`: the Switchyard controller daemon.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use controller::config::ClusterOverrides;
+use controller::ControllerOptions;
+use switchyard_api::{Ipv4Cidr, MacAddr};
+
+/// Switchyard controller: keeps the cluster state, serves the API, and programs every node's
+/// Open vSwitch over OVSDB and OpenFlow.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// State file (created on first start; never reset if unreadable).
+    #[arg(long, value_name = "PATH", default_value = controller::DEFAULT_STATE)]
+    state: PathBuf,
+
+    /// Unix socket for the API (mode 0660; its directory is created).
+    #[arg(long, value_name = "PATH", default_value = controller::DEFAULT_SOCKET)]
+    socket: PathBuf,
+
+    /// Also serve the API on TCP, e.g. 0.0.0.0:8080 (needs --token-file or YARD_TOKEN).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    /// File holding the bearer token for the TCP API (else the YARD_TOKEN environment variable).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+
+    /// Address to accept switches' OpenFlow connections on.
+    #[arg(long, value_name = "ADDR", default_value = controller::DEFAULT_OPENFLOW_LISTEN)]
+    openflow_listen: SocketAddr,
+
+    /// The controller's address as switches reach it (used in their controller targets).
+    #[arg(long, value_name = "IP")]
+    advertise: Option<IpAddr>,
+
+    /// Pod network of a new cluster [default: 10.244.0.0/16]; must match an existing one.
+    #[arg(long, value_name = "CIDR")]
+    cluster_cidr: Option<Ipv4Cidr>,
+
+    /// Prefix length of each node's pod subnet [default: 24].
+    #[arg(long, value_name = "LEN")]
+    node_prefix: Option<u8>,
+
+    /// MTU of pod interfaces and yard0, 576..=9000 [default: 1400].
+    #[arg(long)]
+    mtu: Option<u16>,
+
+    /// MAC of the virtual router .1 [default: 0a:58:0a:f4:00:01].
+    #[arg(long, value_name = "MAC")]
+    router_mac: Option<MacAddr>,
+
+    /// Service address range [default: 10.96.0.0/16].
+    #[arg(long, value_name = "CIDR")]
+    service_cidr: Option<Ipv4Cidr>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let token = match &args.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the token file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("YARD_TOKEN").ok(),
+    };
+    let options = ControllerOptions {
+        state: args.state,
+        socket: args.socket,
+        listen: args.listen,
+        token,
+        openflow_listen: args.openflow_listen,
+        advertise: args.advertise,
+        cluster: ClusterOverrides {
+            cluster_cidr: args.cluster_cidr,
+            node_prefix_len: args.node_prefix,
+            mtu: args.mtu,
+            router_mac: args.router_mac,
+            service_cidr: args.service_cidr,
+        },
+    };
+    let controller = controller::run(options)
+        .await
+        .context("starting yard-controller")?;
+    controller.run_until(controller::shutdown_signal()).await;
+    Ok(())
+}
