@@ -337,13 +337,7 @@ async fn flows_need_an_openflow_connection() {
 
 #[tokio::test]
 async fn tcp_api_requires_the_bearer_token() {
-    let t = TestController::start_with(|o| {
-        o.listen = Some("127.0.0.1:0".parse().unwrap());
-        o.token = Some("s3cret-token".into());
-    })
-    .await;
-    let addr = t.controller().api().tcp_addr().unwrap();
-    let url = format!("http://{addr}");
+    let (t, url) = TestController::start_tcp("s3cret-token").await;
     let e = Client::new(&url).unwrap().health().await.unwrap_err();
     assert_eq!(api_status(&e), 401);
     assert!(e.to_string().contains("bearer token"), "{e}");

@@ -39,6 +39,19 @@ impl TestController {
         }
     }
 
+    /// Starts a controller that also serves TCP on a free 127.0.0.1 port with `token`;
+    /// returns it and its `http://` URL.
+    pub async fn start_tcp(token: &str) -> (Self, String) {
+        let token = token.to_owned();
+        let t = Self::start_with(|o| {
+            o.listen = Some("127.0.0.1:0".parse().unwrap());
+            o.token = Some(token);
+        })
+        .await;
+        let url = format!("http://{}", t.controller().api().tcp_addr().unwrap());
+        (t, url)
+    }
+
     pub fn with_cluster(overrides: ClusterOverrides) -> impl FnOnce(&mut ControllerOptions) {
         move |o| o.cluster = overrides
     }
