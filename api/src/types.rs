@@ -307,9 +307,9 @@ impl fmt::Display for PodState {
     }
 }
 
-/// `PUT /v1/pods/{name}/status` body and the pod's runtime status (not persisted).
+/// `PUT /v1/pods/{name}/status` body and the pod's runtime status (not persisted). Unknown
+/// fields are ignored (not refused) so that agents and controllers of different versions agree.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PodStatus {
     /// Wiring state.
     pub state: PodState,

@@ -184,6 +184,12 @@ impl ClusterState {
         self.inner.revision.subscribe()
     }
 
+    /// How many receivers from [`subscribe`](Self::subscribe) are alive (reconcilers plus
+    /// long polls in flight).
+    pub fn subscribers(&self) -> usize {
+        self.inner.revision.receiver_count()
+    }
+
     /// The cluster settings.
     pub fn cluster(&self) -> Cluster {
         self.snapshot().cluster.clone()

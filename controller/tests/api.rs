@@ -445,3 +445,28 @@ async fn a_change_the_store_cannot_save_is_not_applied() {
     std::fs::remove_dir(t.dir.path().join("state.json.tmp")).unwrap();
     c.add_pod(&pod("web-1", "n1")).await.unwrap();
 }
+
+#[tokio::test]
+async fn shutdown_answers_long_polls_and_removes_the_socket() {
+    let mut t = TestController::start().await;
+    let c = t.client();
+    c.add_node(&node("n1", "192.168.56.11")).await.unwrap();
+    let revision = c.health().await.unwrap().revision;
+    let watcher = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.watch_node(&n("n1"), revision, Duration::from_secs(300))
+                .await
+        })
+    };
+    // Wait until the long poll is parked in the server.
+    let state = t.controller().state.clone();
+    while state.subscribers() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    t.controller.take().unwrap().shutdown().await;
+    let view = watcher.await.unwrap().unwrap();
+    assert_eq!(view.revision, revision);
+    assert!(!t.dir.path().join("run/controller.sock").exists());
+    assert!(c.health().await.unwrap_err().is_unreachable());
+}
