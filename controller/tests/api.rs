@@ -470,3 +470,95 @@ async fn shutdown_answers_long_polls_and_removes_the_socket() {
     assert!(!t.dir.path().join("run/controller.sock").exists());
     assert!(c.health().await.unwrap_err().is_unreachable());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_adds_get_distinct_addresses_and_one_revision_each() {
+    let t = TestController::start().await;
+    let c = t.client();
+    c.add_node(&node("n1", "192.168.56.11")).await.unwrap();
+    let start = c.health().await.unwrap().revision;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move { c.add_pod(&pod(&format!("p{i}"), "n1")).await.unwrap() })
+        })
+        .collect();
+    let mut ips = std::collections::BTreeSet::new();
+    for task in tasks {
+        ips.insert(task.await.unwrap().ip);
+    }
+    assert_eq!(ips.len(), 20);
+    assert_eq!(c.health().await.unwrap().revision, start + 20);
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.state_path()).unwrap()).unwrap();
+    assert_eq!(on_disk["revision"], start + 20);
+    assert_eq!(on_disk["pods"].as_array().unwrap().len(), 20);
+}
+
+/// A flow source that answers with the query it was given, to check what the server passes.
+struct EchoFlows;
+
+impl controller::server::FlowSource for EchoFlows {
+    fn dump<'a>(
+        &'a self,
+        q: &'a FlowQuery,
+    ) -> controller::server::BoxFuture<
+        'a,
+        Result<Vec<switchyard_api::FlowEntry>, controller::server::FlowError>,
+    > {
+        Box::pin(async move {
+            Ok(vec![switchyard_api::FlowEntry {
+                bridge: q.bridge.clone().unwrap_or_default(),
+                table_id: match &q.table {
+                    Some(TableSelector::Id(id)) => *id,
+                    _ => 0,
+                },
+                table: q
+                    .table
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                priority: 0,
+                cookie: u64::MAX,
+                owner: q.owner.clone().unwrap_or_default(),
+                packets: 0,
+                bytes: 0,
+                text: format!("node={}", q.node),
+            }])
+        })
+    }
+}
+
+#[tokio::test]
+async fn flow_dumps_go_to_the_flow_source_with_the_parsed_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(controller::store::MemoryStore::default());
+    let state = controller::state::ClusterState::open(store, &ClusterOverrides::default()).unwrap();
+    let options = controller::server::ApiOptions {
+        socket: dir.path().join("api.sock"),
+        listen: None,
+        token: None,
+    };
+    let api = controller::server::serve(state, std::sync::Arc::new(EchoFlows), &options)
+        .await
+        .unwrap();
+    let c = Client::new(&format!("unix:{}", dir.path().join("api.sock").display())).unwrap();
+    c.add_node(&node("n1", "192.168.56.11")).await.unwrap();
+    let flows = c.flows(&FlowQuery::node(n("n1"))).await.unwrap();
+    assert_eq!(
+        (flows[0].bridge.as_str(), flows[0].text.as_str()),
+        ("br-int", "node=n1")
+    );
+    let q = FlowQuery {
+        node: n("n1"),
+        bridge: Some("br-ex".into()),
+        table: Some(TableSelector::Id(40)),
+        owner: Some("web 1".into()),
+    };
+    let flows = c.flows(&q).await.unwrap();
+    assert_eq!(flows[0].bridge, "br-ex");
+    assert_eq!(flows[0].table_id, 40);
+    assert_eq!(flows[0].owner, "web 1");
+    assert_eq!(flows[0].cookie, u64::MAX);
+    api.shutdown().await;
+}
