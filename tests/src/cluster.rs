@@ -124,6 +124,10 @@ impl Lab {
         // the node IP, so the userspace datapath can route and ARP the tunnels' underlay.
         ovs.add_bridge("br-ex");
         ovs.vsctl(&["add-port", "br-ex", &uplink]);
+        // The userspace datapath reads the uplink with AF_PACKET, so the node's kernel sees
+        // its frames too: it must not answer ARP for the node IP with the uplink's MAC.
+        netns.run(&["sysctl", "-qw", &format!("net.ipv4.conf.{uplink}.arp_ignore=8")]);
+        netns.run(&["sysctl", "-qw", &format!("net.ipv6.conf.{uplink}.disable_ipv6=1")]);
         netns.run(&["ip", "addr", "add", &format!("{ip}/{UNDERLAY_PREFIX}"), "dev", "br-ex"]);
         netns.run(&["ip", "link", "set", "br-ex", "up"]);
         ovs.appctl("ovsdb-server", &["ovsdb-server/add-remote", &format!("ptcp:6640:{ip}")]);
