@@ -40,6 +40,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
 use config::ClusterOverrides;
 use server::{ApiOptions, ApiServer, FlowSource, NoOpenFlow, ServeError};
 use state::{ClusterState, StateError};
@@ -104,6 +107,8 @@ pub struct Controller {
     /// The options it was started with.
     pub options: ControllerOptions,
     api: ApiServer,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -121,6 +126,17 @@ impl Controller {
         &self.api
     }
 
+    /// Becomes `true` when the controller shuts down; long-running tasks watch it and return.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Runs `task` until shutdown; [`shutdown`](Self::shutdown) waits for it to return after
+    /// [`stopping`](Self::stopping) turns `true`.
+    pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
     /// Runs until `signal` completes, then shuts down.
     pub async fn run_until(self, signal: impl Future<Output = ()>) {
         signal.await;
@@ -128,9 +144,15 @@ impl Controller {
         self.shutdown().await;
     }
 
-    /// Stops the API (and, once they exist, the reconcilers).
-    pub async fn shutdown(self) {
+    /// Tells every task to stop, stops the API, and waits for the tasks to return.
+    pub async fn shutdown(mut self) {
+        self.stop.send_replace(true);
         self.api.shutdown().await;
+        while let Some(done) = self.tasks.join_next().await {
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "controller task failed");
+            }
+        }
     }
 }
 
@@ -147,10 +169,13 @@ pub async fn run(options: ControllerOptions) -> Result<Controller, RunError> {
     let store = Arc::new(FileStore::new(&options.state));
     let state = ClusterState::open(store, &options.cluster)?;
 
+    let (stop, _) = watch::channel(false);
+    let tasks = JoinSet::new();
+
     // reconcilers start here: spawn one per node from `state.snapshot()`, follow
     // `state.subscribe()`, listen for switches on `options.openflow_listen`, report with
-    // `state.set_node_status`, keep the task handles in `Controller`, and replace `flows`
-    // with the OpenFlow side's `FlowSource`.
+    // `state.set_node_status`, put the tasks in `tasks` (each returns once its
+    // `stop.subscribe()` turns true), and replace `flows` with the OpenFlow side's `FlowSource`.
     let flows: Arc<dyn FlowSource> = Arc::new(NoOpenFlow);
 
     let api_options = ApiOptions {
@@ -163,6 +188,8 @@ pub async fn run(options: ControllerOptions) -> Result<Controller, RunError> {
         state,
         options,
         api,
+        stop,
+        tasks,
     })
 }
 

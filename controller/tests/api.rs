@@ -562,3 +562,17 @@ async fn flow_dumps_go_to_the_flow_source_with_the_parsed_query() {
     assert_eq!(flows[0].cookie, u64::MAX);
     api.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_stops_and_waits_for_spawned_tasks() {
+    let mut t = TestController::start().await;
+    let mut controller = t.controller.take().unwrap();
+    let mut stopping = controller.stopping();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    controller.spawn(async move {
+        let _ = stopping.wait_for(|s| *s).await;
+        let _ = done_tx.send(());
+    });
+    controller.shutdown().await;
+    done_rx.await.unwrap();
+}
