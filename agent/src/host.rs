@@ -1,0 +1,1 @@
+//! Node host side.
