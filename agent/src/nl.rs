@@ -185,6 +185,20 @@ fn addr_of(m: &AddressMessage) -> Option<Ipv4Addr> {
     found
 }
 
+async fn ipv4_addrs(h: &Handle, index: u32) -> Result<Vec<AddressMessage>, rtnetlink::Error> {
+    let all: Vec<AddressMessage> = h
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute()
+        .try_collect()
+        .await?;
+    Ok(all
+        .into_iter()
+        .filter(|m| m.header.family == AddressFamily::Inet && m.header.index == index)
+        .collect())
+}
+
 /// Makes `ip/prefix` the only IPv4 address of link `index`. Returns whether it changed
 /// anything.
 pub async fn ensure_only_addr(
@@ -193,13 +207,7 @@ pub async fn ensure_only_addr(
     ip: Ipv4Addr,
     prefix: u8,
 ) -> Result<bool, rtnetlink::Error> {
-    let have: Vec<AddressMessage> = h
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .execute()
-        .try_collect()
-        .await?;
+    let have = ipv4_addrs(h, index).await?;
     let mut present = false;
     let mut changed = false;
     for m in have
@@ -228,13 +236,7 @@ pub async fn ensure_only_addr(
 
 /// Removes every IPv4 address of link `index` (absent link is fine).
 pub async fn flush_addrs(h: &Handle, index: u32) -> Result<(), rtnetlink::Error> {
-    let have: Vec<AddressMessage> = h
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .execute()
-        .try_collect()
-        .await?;
+    let have = ipv4_addrs(h, index).await?;
     for m in have
         .into_iter()
         .filter(|m| m.header.family == AddressFamily::Inet && m.header.index == index)

@@ -255,6 +255,21 @@ impl PodSpec {
     }
 }
 
+/// Maps an rtnetlink error to [`WireError::Netlink`] naming the pod, the step and the object.
+fn netlink_error(
+    pod: &str,
+    op: &'static str,
+    object: &str,
+) -> impl FnOnce(rtnetlink::Error) -> WireError {
+    let (pod, object) = (pod.to_owned(), object.to_owned());
+    move |source| WireError::Netlink {
+        pod,
+        op,
+        object,
+        source: Box::new(source),
+    }
+}
+
 fn mask(ip: Ipv4Addr, len: u8) -> Ipv4Addr {
     let m = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
     Ipv4Addr::from(u32::from(ip) & m)
@@ -436,15 +451,7 @@ impl NodeNet {
         fresh_ns: bool,
     ) -> Result<WireOutcome, WireError> {
         let pod = spec.name.as_str();
-        let nle = |op: &'static str, object: &str| {
-            let (pod, object) = (pod.to_owned(), object.to_owned());
-            move |source| WireError::Netlink {
-                pod,
-                op,
-                object,
-                source: Box::new(source),
-            }
-        };
+        let nle = |op, object: &str| netlink_error(pod, op, object);
         let ns_file = netns::open(ns_path).map_err(|source| WireError::Netns {
             pod: pod.into(),
             source,
@@ -601,15 +608,7 @@ impl NodeNet {
         alias: &str,
     ) -> Result<(Link, Link), WireError> {
         let pod = spec.name.as_str();
-        let nle = |op: &'static str, object: &str| {
-            let (pod, object) = (pod.to_owned(), object.to_owned());
-            move |source| WireError::Netlink {
-                pod,
-                op,
-                object,
-                source: Box::new(source),
-            }
-        };
+        let nle = |op, object: &str| netlink_error(pod, op, object);
         let mut msg = rtnetlink::LinkVeth::new(&spec.host_if, tmp)
             .mtu(u32::from(spec.mtu))
             .build();
@@ -701,15 +700,7 @@ impl NodeNet {
     /// [`WireError::Netlink`] / [`WireError::Netns`] naming the pod.
     pub async fn unwire(&self, spec: &PodSpec) -> Result<(), WireError> {
         let pod = spec.name.as_str();
-        let nle = |op: &'static str, object: &str| {
-            let (pod, object) = (pod.to_owned(), object.to_owned());
-            move |source| WireError::Netlink {
-                pod,
-                op,
-                object,
-                source: Box::new(source),
-            }
-        };
+        let nle = |op, object: &str| netlink_error(pod, op, object);
         if spec.host_if.is_empty() || spec.host_if.len() > IFNAME_MAX {
             return Err(WireError::Invalid {
                 pod: pod.into(),
