@@ -153,3 +153,15 @@ pub async fn unwire_pod(spec: &PodSpec) -> Result<(), WireError> {
         })?;
     net.unwire(spec).await
 }
+
+/// An error and its causes on one line (`a: b: c`), for logs and the pod status reason.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
