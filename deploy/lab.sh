@@ -114,7 +114,7 @@ add_ns() {
 spawn() {
     local ns=$1 pidfile=$2 log=$3
     shift 3
-    RUST_LOG=${RUST_LOG:-info} setsid ip netns exec "$ns" "$@" </dev/null >>"$log" 2>&1 &
+    NO_COLOR=1 RUST_LOG=${RUST_LOG:-info} setsid ip netns exec "$ns" "$@" </dev/null >>"$log" 2>&1 &
     echo $! >"$pidfile"
 }
 
@@ -311,7 +311,7 @@ demo() {
 }
 
 cmd_up() {
-    local n=2 demo=1
+    local n=2 demo=1 argv=("$@")
     while [ $# -gt 0 ]; do
         case $1 in
         --nodes) n=${2:?--nodes needs a number}; shift 2 ;;
@@ -321,7 +321,14 @@ cmd_up() {
         esac
     done
     [[ $n =~ ^[1-9][0-9]?$ ]] && ((n <= 50)) || die "up: --nodes must be 1..50, not $n"
-    need_root
+    if [ "$(id -u)" != 0 ]; then
+        # Build as this user (their cargo and target dir), then do the rest as root.
+        command -v sudo >/dev/null || die "this needs root (network namespaces, Open vSwitch daemons)"
+        build_bins
+        say "namespaces and daemons need root: continuing with sudo"
+        exec sudo env LAB_BIN_DIR="$BIN" LAB_PREFIX="$P" LAB_DIR="$D" LAB_SOCKET="$SOCK" \
+            LAB_NODEPORT="$NODEPORT" "$(realpath "${BASH_SOURCE[0]}")" up "${argv[@]}"
+    fi
     if [ -e "$D/up" ]; then
         find_bins
         if [ "$(node_count)" != "$n" ]; then
@@ -387,13 +394,15 @@ cmd_up() {
     ((demo)) && demo
     touch "$D/up"
     say "lab up: $n nodes in $((SECONDS - t0))s (total with install and build: $((SECONDS - start))s)"
+    local yctl=yardctl
+    [ "$SOCK" = /run/switchyard/controller.sock ] || yctl="yardctl --controller unix:$SOCK"
     cat <<EOF
 
-  yardctl status                       (from this shell: yardctl is $BIN/yardctl${LAB_SOCKET:+, with --controller unix:$SOCK})
-  yardctl flows n1                     the live flow table of n1, tables by name
+  $yctl status          the controller and every node ($BIN/yardctl)
+  $yctl flows n1        n1's live flow table, tables by name
   $0 exec n1 -- ovs-vsctl show
-  $0 exec n1-a -- ping $NET.12
-  $0 down                              remove it all
+  $0 exec n1 -- ovs-ofctl -O OpenFlow13 dump-flows br-int
+  $0 status | prove | down
 
 EOF
     if ((demo)); then cmd_prove; fi
