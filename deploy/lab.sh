@@ -270,7 +270,10 @@ start_http() {
 }
 
 pod_ip() { ip -n "$(pod_ns "$1")" -4 -o addr show scope global 2>/dev/null | awk '{print $4; exit}' | cut -d/ -f1; }
-pod_wired() { [ -n "$(pod_ip "$1")" ]; }
+# The agent reported the pod wired (veth in br-int, addresses set) and its address shows.
+pod_wired() {
+    yardctl pod show "$1" 2>/dev/null | grep -Eq '^state:[[:space:]]+wired' && [ -n "$(pod_ip "$1")" ]
+}
 
 # The service's backends: the first pod of n1 and of n2 (both of n1's with one node).
 backends() {

@@ -111,7 +111,7 @@ pod_ip() { on "$1" ip netns exec "yp-$2" ip -4 -o addr show scope global | awk '
 step "pods a on n1, b on n2"
 yardctl pod add a --node n1 >/dev/null
 yardctl pod add b --node n2 >/dev/null
-pod_wired() { [ -n "$(pod_ip "$1" "$2")" ]; }
+pod_wired() { yardctl pod show "$2" | grep -Eq '^state:[[:space:]]+wired' && [ -n "$(pod_ip "$1" "$2")" ]; }
 wait_until "pod a to be wired on n1" pod_wired n1 a
 wait_until "pod b to be wired on n2" pod_wired n2 b
 ip_a=$(pod_ip n1 a)
