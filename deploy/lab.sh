@@ -417,7 +417,7 @@ cmd_prove() {
     need_root
     [ -e "$D/nodes" ] || die "no lab is up (lab.sh up)"
     find_bins
-    local all=() p q ok=0 total=0 tmp
+    local all=() jobs=() p q ok=0 total=0 tmp
     mapfile -t all < <(pods)
     ((${#all[@]})) || die "the lab has no demo pods (it was started with --no-demo)"
     tmp=$(mktemp -d "$D/prove.XXXXXX")
@@ -430,9 +430,11 @@ cmd_prove() {
             [ "$p" = "$q" ] && continue
             (nsx "$(pod_ns "$p")" ping -q -c 1 -w 10 "${ipof[$q]:-0.0.0.0}" >/dev/null 2>&1 &&
                 echo ok >"$tmp/$p.$q" || echo FAIL >"$tmp/$p.$q") &
+            jobs+=($!)
         done
     done
-    wait
+    # Only the pings: a bare `wait` would also wait for the daemons `up` started.
+    wait "${jobs[@]}"
     echo
     echo "ping matrix (row pings column):"
     {
