@@ -82,8 +82,10 @@ trap cleanup EXIT
 step "building images switchyard-node:$SWITCHYARD_TAG and switchyard-controller:$SWITCHYARD_TAG"
 cp "$BIN/yard-controller" "$BIN/yard-agent" "$BIN/yardctl" "$HERE/node-entry.sh" \
     "$HERE/controller-entry.sh" "$ROOT/deploy/http-reply.sh" "$ctx/"
-docker build -q -f "$HERE/Dockerfile.node" -t "switchyard-node:$SWITCHYARD_TAG" "$ctx" >/dev/null
-docker build -q -f "$HERE/Dockerfile.controller" -t "switchyard-controller:$SWITCHYARD_TAG" "$ctx" >/dev/null
+for image in node controller; do
+    docker build -f "$HERE/Dockerfile.$image" -t "switchyard-$image:$SWITCHYARD_TAG" "$ctx" >"$ctx/build.log" 2>&1 ||
+        { tail -n 30 "$ctx/build.log" >&2; die "building switchyard-$image failed"; }
+done
 
 # Privileged node containers, unless this Docker daemon cannot start them (it lacks some
 # capabilities itself); then the explicit capability list of compose.restricted.yaml.
@@ -93,7 +95,7 @@ if ! docker run --rm --privileged --entrypoint true "switchyard-node:$SWITCHYARD
 fi
 step "compose up (controller, n1, n2)"
 compose down -v --remove-orphans -t 3 >/dev/null 2>&1 || true
-compose up -d
+compose up -d >"$ctx/up.log" 2>&1 || { cat "$ctx/up.log" >&2; die "compose up failed"; }
 wait_until "the controller's API" yardctl status
 for n in 1 2; do
     wait_until "Open vSwitch on n$n" on "n$n" ovs-vsctl br-exists br-ex
