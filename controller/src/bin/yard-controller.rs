@@ -39,6 +39,11 @@ struct Args {
     #[arg(long, value_name = "IP")]
     advertise: Option<IpAddr>,
 
+    /// The port every node's ovsdb-server listens on (the controller connects to
+    /// `tcp:NODE_IP:PORT`).
+    #[arg(long, value_name = "PORT", default_value_t = 6640)]
+    ovsdb_port: u16,
+
     /// Pod network of a new cluster [default: 10.244.0.0/16]; must match an existing one.
     #[arg(long, value_name = "CIDR")]
     cluster_cidr: Option<Ipv4Cidr>,
@@ -102,6 +107,8 @@ async fn start() -> Result<()> {
             router_mac: args.router_mac,
             service_cidr: args.service_cidr,
         },
+        ovsdb_port: args.ovsdb_port,
+        ..ControllerOptions::default()
     };
     let controller = controller::run(options)
         .await
