@@ -12,6 +12,7 @@ have nft || need+=(nftables)
 have iptables || need+=(iptables)
 have curl || need+=(curl)
 have nc || need+=(netcat-openbsd)
+have socat || need+=(socat)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
