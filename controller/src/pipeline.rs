@@ -265,3 +265,17 @@ mod tests {
         assert_eq!(names::tunnel("a-very-long-node-name"), "gnv-a-very-long");
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::Table;
+
+    #[test]
+    fn pipeline_doc_lists_every_table() {
+        let doc = include_str!("../../docs/pipeline.md");
+        for t in Table::ALL {
+            let row = format!("| {} | {} | {} |", t.id(), t.name(), t.purpose());
+            assert!(doc.contains(&row), "docs/pipeline.md lacks the row `{row}`");
+        }
+    }
+}
