@@ -1,0 +1,248 @@
+//! Attaching pod ports to br-int. The controller binds a pod's flows to the Interface whose
+//! `external_ids` carry `switchyard-pod`, `switchyard-pod-ip` and `switchyard-pod-mac`, so
+//! those keys are the contract; [`PortAttach`] is how the agent writes them, with two
+//! implementations: [`OvsdbPorts`] (our own OVSDB client, what `yard-agent` uses) and
+//! [`VsctlPorts`] (`ovs-vsctl` commands, kept as a fallback and as the benchmark's floor).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use switchyard_api::MacAddr;
+
+/// `external_ids` key naming the pod a port belongs to.
+pub const EXT_POD: &str = "switchyard-pod";
+/// `external_ids` key with the pod's IPv4 address.
+pub const EXT_POD_IP: &str = "switchyard-pod-ip";
+/// `external_ids` key with the pod's MAC.
+pub const EXT_POD_MAC: &str = "switchyard-pod-mac";
+/// `external_ids` key with the pod's network namespace (name or path), for orphan cleanup.
+pub const EXT_POD_NETNS: &str = "switchyard-pod-netns";
+
+/// A pod's host-side port as the bridge should carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodPort {
+    /// The host-side veth (port and interface name).
+    pub name: String,
+    /// The pod's name.
+    pub pod: String,
+    /// The pod's address.
+    pub ip: Ipv4Addr,
+    /// The pod's MAC.
+    pub mac: MacAddr,
+    /// The pod's namespace, as the API names it.
+    pub netns: String,
+}
+
+impl PodPort {
+    /// The `external_ids` the port gets.
+    pub fn external_ids(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (EXT_POD.to_owned(), self.pod.clone()),
+            (EXT_POD_IP.to_owned(), self.ip.to_string()),
+            (EXT_POD_MAC.to_owned(), self.mac.to_string()),
+            (EXT_POD_NETNS.to_owned(), self.netns.clone()),
+        ])
+    }
+}
+
+/// A port on the bridge that carries `switchyard-pod` (one the agent made).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedPort {
+    /// Port/interface name.
+    pub name: String,
+    /// The pod it was made for.
+    pub pod: String,
+    /// The pod's namespace, if recorded.
+    pub netns: Option<String>,
+}
+
+/// Why a bridge operation failed.
+#[derive(Debug, thiserror::Error)]
+#[error("OVSDB {op} of port {port} on {bridge} failed: {reason}")]
+pub struct OvsError {
+    /// `attach`, `detach`, `list` or `ofport`.
+    pub op: &'static str,
+    /// The bridge.
+    pub bridge: String,
+    /// The port (empty for `list`).
+    pub port: String,
+    /// What the database or the tool said.
+    pub reason: String,
+}
+
+/// Adds and removes pod ports on one bridge. Every method is idempotent.
+pub trait PortAttach: Send + Sync {
+    /// The bridge's name (`br-int`).
+    fn bridge(&self) -> &str;
+    /// Makes `port` a port of the bridge with exactly the pod's `external_ids` keys set.
+    fn attach(&self, port: &PodPort) -> impl Future<Output = Result<(), OvsError>> + Send;
+    /// Removes the port; `Ok(false)` if it was not there.
+    fn detach(&self, name: &str) -> impl Future<Output = Result<bool, OvsError>> + Send;
+    /// Every interface that carries `switchyard-pod`.
+    fn pod_ports(&self) -> impl Future<Output = Result<Vec<OwnedPort>, OvsError>> + Send;
+    /// Waits until ovs-vswitchd has given the interface an OpenFlow port number.
+    fn ofport(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<u32, OvsError>> + Send;
+}
+
+/// [`PortAttach`] through `ovs-vsctl --db=TARGET` commands.
+#[derive(Debug, Clone)]
+pub struct VsctlPorts {
+    db: String,
+    bridge: String,
+}
+
+impl VsctlPorts {
+    /// `db` is an OVSDB target (`unix:/var/run/openvswitch/db.sock`).
+    pub fn new(db: impl Into<String>, bridge: impl Into<String>) -> VsctlPorts {
+        VsctlPorts {
+            db: db.into(),
+            bridge: bridge.into(),
+        }
+    }
+
+    async fn vsctl(
+        &self,
+        op: &'static str,
+        port: &str,
+        args: &[String],
+    ) -> Result<String, OvsError> {
+        let out = tokio::process::Command::new("ovs-vsctl")
+            .arg(format!("--db={}", self.db))
+            .arg("--timeout=10")
+            .args(args)
+            .output()
+            .await
+            .map_err(|e| self.err(op, port, format!("cannot run ovs-vsctl: {e}")))?;
+        if !out.status.success() {
+            let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            return Err(self.err(op, port, msg));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn err(&self, op: &'static str, port: &str, reason: String) -> OvsError {
+        OvsError {
+            op,
+            bridge: self.bridge.clone(),
+            port: port.to_owned(),
+            reason,
+        }
+    }
+}
+
+impl PortAttach for VsctlPorts {
+    fn bridge(&self) -> &str {
+        &self.bridge
+    }
+
+    async fn attach(&self, port: &PodPort) -> Result<(), OvsError> {
+        let mut args: Vec<String> = ["--", "--may-exist", "add-port", &self.bridge, &port.name]
+            .map(str::to_owned)
+            .into();
+        args.extend(["--", "set", "Interface", &port.name].map(str::to_owned));
+        for (k, v) in port.external_ids() {
+            args.push(format!("external_ids:{k}=\"{v}\""));
+        }
+        self.vsctl("attach", &port.name, &args).await.map(drop)
+    }
+
+    async fn detach(&self, name: &str) -> Result<bool, OvsError> {
+        let exists = self
+            .vsctl(
+                "detach",
+                name,
+                &[
+                    "--if-exists".into(),
+                    "get".into(),
+                    "Port".into(),
+                    name.into(),
+                    "name".into(),
+                ],
+            )
+            .await?;
+        if exists.trim().is_empty() {
+            return Ok(false);
+        }
+        let args = ["--if-exists", "del-port", &self.bridge, name].map(str::to_owned);
+        self.vsctl("detach", name, &args).await.map(|_| true)
+    }
+
+    async fn pod_ports(&self) -> Result<Vec<OwnedPort>, OvsError> {
+        let args = [
+            "--columns=name,external_ids",
+            "--format=csv",
+            "--data=bare",
+            "--no-headings",
+            "list",
+            "Interface",
+        ]
+        .map(str::to_owned);
+        let out = self.vsctl("list", "", &args).await?;
+        Ok(out.lines().filter_map(parse_vsctl_row).collect())
+    }
+
+    async fn ofport(&self, name: &str, timeout: Duration) -> Result<u32, OvsError> {
+        let start = Instant::now();
+        loop {
+            let args = ["get", "Interface", name, "ofport"].map(str::to_owned);
+            let out = self.vsctl("ofport", name, &args).await?;
+            if let Ok(n) = out.trim().parse::<i64>() {
+                if let Ok(port) = u32::try_from(n) {
+                    if port > 0 {
+                        return Ok(port);
+                    }
+                }
+            }
+            if start.elapsed() > timeout {
+                return Err(self.err(
+                    "ofport",
+                    name,
+                    format!("no ofport after {timeout:?}; is ovs-vswitchd running?"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// One line of `--format=csv --data=bare list Interface name,external_ids`:
+/// `name,k=v k2=v2` (a value with spaces is quoted by the tool; ours never have any).
+fn parse_vsctl_row(line: &str) -> Option<OwnedPort> {
+    let (name, ids) = line.split_once(',')?;
+    let ids = ids.trim_matches('"');
+    let get = |key: &str| {
+        ids.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+            .map(|v| v.trim_matches('"').to_owned())
+    };
+    Some(OwnedPort {
+        name: name.to_owned(),
+        pod: get(EXT_POD)?,
+        netns: get(EXT_POD_NETNS),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vsctl_rows_with_the_pod_key_are_ours() {
+        let p = parse_vsctl_row(
+            "y0123,switchyard-pod=web-1 switchyard-pod-ip=10.244.1.3 switchyard-pod-netns=yp-web-1",
+        )
+        .unwrap();
+        assert_eq!(p.name, "y0123");
+        assert_eq!(p.pod, "web-1");
+        assert_eq!(p.netns.as_deref(), Some("yp-web-1"));
+        assert!(parse_vsctl_row("br-int,").is_none());
+        assert!(parse_vsctl_row("x,other=1").is_none());
+        assert!(parse_vsctl_row("garbage").is_none());
+    }
+}
