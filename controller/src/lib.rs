@@ -1,6 +1,6 @@
 //! Switchyard controller: cluster state, IPAM, HTTP API, per-node reconcilers, the br-int pipeline.
 //!
-//! //! - [`config`]: cluster settings, their defaults and validation;
+//! - [`config`]: cluster settings, their defaults and validation;
 //! - [`model`]: the desired state as plain data ([`model::ClusterModel`]);
 //! - [`ipam`]: node subnets, pod IPs and MACs, as functions of the model;
 //! - [`store`]: persistence ([`store::Store`], the embedded [`store::FileStore`]);
@@ -16,7 +16,6 @@
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use std::sync::Arc;
-use std::time::Duration;
 //! use controller::config::ClusterOverrides;
 //! use controller::state::ClusterState;
 //! use controller::store::MemoryStore;
@@ -47,6 +46,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -255,4 +255,9 @@ pub async fn shutdown_signal() {
             }
         } => {}
     }
+}
+
+/// Completes when `stop` turns true (or its sender is gone); for `select!` branches.
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }

@@ -73,7 +73,7 @@ impl LiveFlows {
         let names = pipeline::table_names();
         let mut out = Vec::new();
         let flows = switch
-            .request(Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::FlowStats(FlowStatsRequest::all()))))
+            .request(Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::FlowStats(FlowStatsRequest::default()))))
             .await
             .map_err(failed)?;
         for r in flows {

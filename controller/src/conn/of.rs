@@ -13,9 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use openflow::{
-    bundle_flags, BundleAdd, BundleControl, BundleCtrlType, ErrorMsg, Frame, Message, OfCodec,
-};
+use openflow::codec::OfCodec;
+use openflow::{bundle_flags, BundleAdd, BundleControl, BundleCtrlType, ErrorMsg, Frame, Message};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
@@ -162,7 +161,7 @@ impl Switch {
         let flags = bundle_flags::ATOMIC | bundle_flags::ORDERED;
         let control = |kind| Frame {
             xid,
-            msg: Message::BundleControl(BundleControl { bundle_id, kind, flags, ..BundleControl::default() }),
+            msg: Message::BundleControl(BundleControl { bundle_id, kind, flags }),
         };
         let mut frames = Vec::with_capacity(msgs.len() + 3);
         frames.push(control(BundleCtrlType::OpenRequest));
@@ -173,7 +172,6 @@ impl Switch {
                     bundle_id,
                     flags,
                     message: Box::new(Frame { xid, msg }),
-                    ..BundleAdd::default()
                 }),
             });
         }
@@ -251,7 +249,7 @@ pub async fn listen(listener: TcpListener, switches: Switches, mut stop: watch::
                     continue;
                 }
             },
-            _ = stop.wait_for(|s| *s) => return,
+            _ = crate::stopped(&mut stop) => return,
         };
         let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
         let (switches, stop) = (switches.clone(), stop.clone());
@@ -271,7 +269,7 @@ async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
-    let mut framed = Framed::new(stream, OfCodec::default());
+    let mut framed = Framed::new(stream, OfCodec::new());
     let features = tokio::time::timeout(REQUEST_TIMEOUT, openflow::handshake(&mut framed))
         .await
         .map_err(|_| "handshake timed out".to_string())?
@@ -329,7 +327,7 @@ async fn serve(
                 if let Some(e) = failed {
                     break Err(e);
                 }
-                if let Err(e) = framed.flush().await {
+                if let Err(e) = SinkExt::<Frame>::flush(&mut framed).await {
                     break Err(format!("sending to the switch failed: {e}"));
                 }
             }
@@ -341,7 +339,7 @@ async fn serve(
                     let _ = framed.send(Frame { xid: 0, msg: Message::EchoRequest(Default::default()) }).await;
                 }
             }
-            _ = stop.wait_for(|s| *s) => break Ok(()),
+            _ = crate::stopped(&mut stop) => break Ok(()),
         }
     };
     switches.remove(node, bridge, generation);

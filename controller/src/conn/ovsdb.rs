@@ -108,20 +108,38 @@ pub async fn ensure(client: &Client, model: &ClusterModel, node: &NodeSpec, cont
     Ok(changed)
 }
 
-/// What the flows need from OVSDB: pods' ports (by the agent's `external_ids`) and the uplink.
-pub async fn learn(client: &Client, model: &ClusterModel, node: &NodeSpec) -> Result<Learned, ovsdb::Error> {
+/// Removes what [`ensure`] made that would keep the node tied to the cluster: the Geneve
+/// ports and both bridges' controller targets (the bridges and `yard0` stay for the host).
+///
+/// # Errors
+/// The first OVSDB error.
+pub async fn forget(client: &Client) -> Result<(), ovsdb::Error> {
+    for name in vswitch::bridge_ports(client, names::BR_INT).await? {
+        if name.starts_with("gnv-") {
+            vswitch::remove_port(client, names::BR_INT, &name).await?;
+        }
+    }
+    vswitch::set_controllers(client, names::BR_INT, &[]).await?;
+    vswitch::set_controllers(client, names::BR_EX, &[]).await?;
+    Ok(())
+}
+
+/// What the flows need from OVSDB, read from the node's replica (no round trip): pods' ports
+/// (by the agent's `external_ids`) and the uplink's port on br-ex.
+pub fn learn(replica: &ovsdb::Replica, model: &ClusterModel, node: &NodeSpec) -> Learned {
     let mut learned = Learned::default();
-    for iface in vswitch::interfaces(client).await? {
-        let Some(ofport) = iface.ofport.and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0 && *p < 0xff00) else {
+    for iface in replica.rows("Interface") {
+        let Some(ofport) = iface.get_i64("ofport").and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0 && *p < 0xff00) else {
             continue;
         };
-        if let Some(pod) = iface.external_ids.get(POD_KEY).and_then(|p| p.parse::<PodName>().ok()) {
+        let name = iface.get_str("name").unwrap_or_default();
+        if let Some(pod) = iface.get_map("external_ids").get(POD_KEY).and_then(|p| p.parse::<PodName>().ok()) {
             if model.pods.get(&pod).is_some_and(|p| p.node == node.name) {
                 learned.pod_ports.insert(pod, ofport);
             }
-        } else if node.uplink.as_deref() == Some(iface.name.as_str()) {
+        } else if node.uplink.as_deref() == Some(name) {
             learned.uplink_port = Some(ofport);
         }
     }
-    Ok(learned)
+    learned
 }

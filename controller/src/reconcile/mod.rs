@@ -34,7 +34,7 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
         }
         tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
+            _ = crate::stopped(&mut stop) => break,
             r = revisions.changed() => if r.is_err() { break },
         }
     }

@@ -12,7 +12,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openflow::{Flow, FlowStatsRequest, Group, Message, MultipartReplyBody, MultipartRequest, MultipartRequestBody};
+use openflow::{
+    Flow, FlowMod, FlowModCommand, FlowStatsRequest, Group, GroupMod, GroupModCommand, GroupType, Match, Message,
+    MultipartReplyBody, MultipartRequest, MultipartRequestBody,
+};
 use switchyard_api::{NodeStatus, OpenflowState, OvsdbState};
 use tokio::sync::watch;
 
@@ -21,7 +24,7 @@ use crate::conn::of::{Switch, SwitchError, Switches};
 use crate::conn::ovsdb as node_db;
 use crate::flows::{self, FlowSet, Learned};
 use crate::model::NodeName;
-use crate::pipeline::{names, Owner};
+use crate::pipeline::{names, Owner, COOKIE_MAGIC};
 use crate::state::ClusterState;
 
 /// What every node reconciler shares.
@@ -50,7 +53,7 @@ struct Synced {
 pub async fn read_back(switch: &Switch) -> Result<FlowSet, SwitchError> {
     let mut set = FlowSet::default();
     let replies = switch
-        .request(Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::FlowStats(FlowStatsRequest::all()))))
+        .request(Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::FlowStats(FlowStatsRequest::default()))))
         .await?;
     for r in replies {
         if let Message::MultipartReply(r) = r {
@@ -126,13 +129,13 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, mut stop: watch::Receiver<
                 let _ = shared.state.set_node_status(&name, status.clone());
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = stop.wait_for(|s| *s) => return,
+                    _ = crate::stopped(&mut stop) => return,
                 }
             }
         }
     };
     let replica = ovsdb::Replica::start(
-        client.clone(),
+        &client,
         "Open_vSwitch",
         &[
             ("Bridge", &["name", "ports", "controller", "fail_mode", "other_config", "protocols", "datapath_type"][..]),
@@ -147,8 +150,35 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, mut stop: watch::Receiver<
     // the node's OVSDB traffic (which crosses br-ex) stalls until br-ex's flows are pushed.
     tokio::join!(
         config_loop(&shared, &name, &client, &replica, &status, stop.clone()),
-        flows_loop(&shared, &name, &replica, &status, stop),
+        flows_loop(&shared, &name, &replica, &status, stop.clone()),
     );
+    if !*stop.borrow() && !shared.state.snapshot().nodes.contains_key(&name) {
+        forget(&shared, &node, &client).await;
+    }
+}
+
+/// The node left the cluster: take back what the controller put on it — br-int's flows and
+/// groups, the tunnels, the controller targets. br-ex keeps its `NORMAL` rule, so the host's
+/// own traffic never stops.
+async fn forget(shared: &Shared, node: &crate::model::NodeSpec, client: &ovsdb::Client) {
+    if let Some(switch) = shared.switches.get(node.index, names::BR_INT) {
+        let mut flows = FlowMod::new(FlowModCommand::Delete, 0xff, 0, Match::new());
+        flows.cookie = COOKIE_MAGIC << 48;
+        flows.cookie_mask = 0xffff << 48;
+        let groups = GroupMod {
+            command: GroupModCommand::Delete,
+            group_type: GroupType::All,
+            group_id: openflow::action::group::ALL,
+            buckets: Vec::new(),
+        };
+        if let Err(e) = switch.bundle(vec![Message::FlowMod(flows), Message::GroupMod(groups)]).await {
+            tracing::warn!(node = %node.name, error = %e, "removing the flows of a removed node failed");
+        }
+    }
+    if let Err(e) = node_db::forget(client).await {
+        tracing::warn!(node = %node.name, error = %e, "removing the tunnels and controller targets of a removed node failed");
+    }
+    tracing::info!(node = %node.name, "node removed: its flows, tunnels and controller targets are gone");
 }
 
 fn report(shared: &Shared, name: &NodeName, status: &std::sync::Mutex<NodeStatus>, f: impl FnOnce(&mut NodeStatus)) {
@@ -196,7 +226,7 @@ async fn config_loop(
             report(shared, name, status, |s| s.ovsdb = OvsdbState::Connecting);
         }
         tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            _ = crate::stopped(&mut stop) => return,
             r = revisions.changed() => if r.is_err() { return },
             _ = db_changes.changed() => {}
             _ = db_events.changed() => {}
@@ -249,7 +279,7 @@ async fn flows_loop(
         });
         full = false;
         tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            _ = crate::stopped(&mut stop) => return,
             r = revisions.changed() => if r.is_err() { return },
             _ = switch_events.changed() => {}
             _ = db_changes.changed() => {}
