@@ -126,6 +126,21 @@ pub fn is_pod_address(subnet: &Ipv4Cidr, ip: Ipv4Addr) -> bool {
 /// # Errors
 /// [`IpamError::NoPodAddress`] naming the node when its subnet is full.
 pub fn allocate_pod_ip(model: &ClusterModel, node: &NodeSpec) -> Result<Ipv4Addr, IpamError> {
+    let ips = allocate_pod_ips(model, node, 1)?;
+    ips.into_iter()
+        .next()
+        .ok_or_else(|| full(model, node, model.cluster.cluster_cidr))
+}
+
+/// The `count` lowest free pod addresses on `node`, in order, with one look at its pods.
+///
+/// # Errors
+/// [`IpamError::NoPodAddress`] naming the node when its subnet has fewer free addresses.
+pub fn allocate_pod_ips(
+    model: &ClusterModel,
+    node: &NodeSpec,
+    count: usize,
+) -> Result<Vec<Ipv4Addr>, IpamError> {
     // A model the store accepted always has the subnet; the cluster CIDR stands in otherwise.
     let subnet = model
         .node_subnet(node.index)
@@ -134,10 +149,15 @@ pub fn allocate_pod_ip(model: &ClusterModel, node: &NodeSpec) -> Result<Ipv4Addr
         .pods_on(&node.name)
         .filter_map(|p| subnet.offset_of(p.ip))
         .collect();
-    (FIRST_POD_OFFSET..subnet.size().saturating_sub(1))
-        .find(|o| !used.contains(o))
-        .and_then(|o| subnet.host(o))
-        .ok_or_else(|| full(model, node, subnet))
+    let ips: Vec<Ipv4Addr> = (FIRST_POD_OFFSET..subnet.size().saturating_sub(1))
+        .filter(|o| !used.contains(o))
+        .filter_map(|o| subnet.host(o))
+        .take(count)
+        .collect();
+    if ips.len() < count {
+        return Err(full(model, node, subnet));
+    }
+    Ok(ips)
 }
 
 /// Whether `ip` is an address a service of `service_cidr` may have (`.2` up to before the
@@ -309,6 +329,13 @@ mod tests {
     fn a_full_node_subnet_is_an_error_naming_the_node() {
         let mut m = tiny_cluster();
         let n1 = add_node(&mut m, "n1");
+        let e = allocate_pod_ips(&m, &n1, 5).unwrap_err();
+        assert!(
+            e.to_string().starts_with("node n1: subnet 10.9.0.8/29"),
+            "{e}"
+        );
+        let four = allocate_pod_ips(&m, &n1, 4).unwrap();
+        assert_eq!(four.last(), Some(&Ipv4Addr::new(10, 9, 0, 14)));
         let ips: Vec<_> = ["a", "b", "c", "d"]
             .iter()
             .map(|p| add_pod(&mut m, &n1, p).unwrap())

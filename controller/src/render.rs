@@ -274,6 +274,7 @@ pub fn status_text(
     cluster: &Cluster,
     nodes: &[Node],
     pods: &[Pod],
+    services: &[Service],
 ) -> String {
     let mut out = fields(&[
         (
@@ -293,6 +294,7 @@ pub fn status_text(
         ),
         ("nodes", nodes.len().to_string()),
         ("pods", pods.len().to_string()),
+        ("services", services.len().to_string()),
     ]);
     if !nodes.is_empty() {
         let counts = pod_counts(pods);

@@ -218,6 +218,7 @@ fn router_with_shutdown(
         .route("/v1/watch/nodes/{name}", get(watch_node))
         .route("/v1/flows/{node}", get(flows_of))
         .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .with_state(App {
             state,
             flows,
@@ -232,6 +233,17 @@ async fn no_route(req: Request) -> ApiError {
             "no endpoint {} {}; see docs/API.md for the v1 API",
             req.method(),
             req.uri().path()
+        ),
+    )
+}
+
+async fn wrong_method(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {}; see docs/API.md for the v1 API",
+            req.uri().path(),
+            req.method()
         ),
     )
 }

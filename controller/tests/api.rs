@@ -822,6 +822,10 @@ async fn bad_service_requests_are_refused_naming_the_object_and_change_nothing()
     }
     let (status, answer) = raw_request(&url, "PUT", "/v1/services/web", "{}").await;
     assert_eq!(status, 405, "{answer}");
+    assert!(
+        answer.contains("/v1/services/web does not take PUT"),
+        "{answer}"
+    );
 
     assert_eq!(t.fingerprint().await, before);
 }

@@ -310,6 +310,8 @@ async fn service_commands_print_tables_and_details() {
          web-1  n1        10.244.1.3  8080\n\
          web-2  node-two  10.244.2.3  8080\n"
     );
+    let status = ok(&t, "status").await;
+    assert!(status.contains("services:   3\n"), "{status}");
     let api = ok(&t, "service show api").await;
     assert!(api.ends_with("backends:    0\n"), "{api}");
 
@@ -355,6 +357,8 @@ async fn service_json_output_is_the_api_json() {
     let v: serde_json::Value =
         serde_json::from_str(&ok(&t, "service show dns --json").await).unwrap();
     assert_eq!(v["type"], "ClusterIP");
+    let status: serde_json::Value = serde_json::from_str(&ok(&t, "status --json").await).unwrap();
+    assert_eq!(status["services"].as_array().unwrap().len(), 3);
     assert_eq!(v["protocol"], "udp");
     assert!(v.get("node_port").is_none(), "{v}");
 }

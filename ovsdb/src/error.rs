@@ -48,6 +48,10 @@ pub enum Error {
     #[error("malformed OVSDB data in {what}: {reason}")]
     Malformed { what: String, reason: String },
 
+    /// The named object does not exist (e.g. the bridge a port should go on).
+    #[error("{table} {name} does not exist")]
+    NotFound { table: &'static str, name: String },
+
     /// A wait for a condition (e.g. an interface's ofport) ran out of time.
     #[error("timed out after {timeout:?} waiting for {what}")]
     Timeout {

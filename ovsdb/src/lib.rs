@@ -53,6 +53,7 @@ mod replica;
 mod rpc;
 mod schema;
 mod value;
+pub mod vswitch;
 
 pub use client::{Client, ClientConfig, ConnState, MonitorReceiver};
 pub use error::Error;

@@ -69,7 +69,8 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         owner: Option<String>,
     },
-    /// Controller health, and per node: OVSDB and OpenFlow state, flows, pods.
+    /// Controller health, counts of nodes, pods and services, and per node: OVSDB and OpenFlow
+    /// state, flows, pods.
     Status,
 }
 
@@ -282,11 +283,13 @@ async fn execute(client: &Client, json: bool, command: Command) -> Result<(), Er
             let cluster = client.cluster().await?;
             let nodes = client.nodes().await?;
             let pods = client.pods(None).await?;
+            let services = client.services().await?;
             let value = serde_json::json!({
                 "health": health, "cluster": cluster, "nodes": nodes, "pods": pods,
+                "services": services,
             });
             show(json, &value, || {
-                render::status_text(client.url(), &health, &cluster, &nodes, &pods)
+                render::status_text(client.url(), &health, &cluster, &nodes, &pods, &services)
             });
             Ok(())
         }
