@@ -95,8 +95,8 @@ pub struct Switch {
     /// Increases with every connection the controller accepts, so a reconciler can tell a
     /// reconnect (whose table it must re-read) from the connection it already synced.
     pub generation: u64,
-    /// The switch's address.
-    pub peer: SocketAddr,
+    /// The switch's address (or socket path).
+    pub peer: String,
     tx: mpsc::Sender<Send>,
     xids: Arc<AtomicU32>,
     bundles: Arc<AtomicU32>,
@@ -114,6 +114,20 @@ impl std::fmt::Debug for Switch {
 }
 
 impl Switch {
+    fn new(node: u32, bridge: &'static str, generation: u64, peer: String) -> (Switch, mpsc::Receiver<Send>) {
+        let (tx, rx) = mpsc::channel::<Send>(64);
+        let switch = Switch {
+            node,
+            bridge,
+            generation,
+            peer,
+            tx,
+            xids: Arc::new(AtomicU32::new(1)),
+            bundles: Arc::new(AtomicU32::new(1)),
+        };
+        (switch, rx)
+    }
+
     fn xid(&self) -> u32 {
         self.xids.fetch_add(1, Ordering::Relaxed)
     }
@@ -266,7 +280,7 @@ async fn serve(
     peer: SocketAddr,
     generation: u64,
     switches: Switches,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     let mut framed = Framed::new(stream, OfCodec::new());
@@ -280,23 +294,50 @@ async fn serve(
             features.datapath_id
         ));
     };
-    let (tx, mut rx) = mpsc::channel::<Send>(64);
-    let switch = Switch {
-        node,
-        bridge,
-        generation,
-        peer,
-        tx,
-        xids: Arc::new(AtomicU32::new(1)),
-        bundles: Arc::new(AtomicU32::new(1)),
-    };
+    let (switch, rx) = Switch::new(node, bridge, generation, peer.to_string());
     tracing::info!(%peer, node_index = node, bridge, "switch connected");
     switches.insert(switch);
+    let result = drive(framed, rx, stop).await;
+    switches.remove(node, bridge, generation);
+    tracing::info!(%peer, node_index = node, bridge, "switch disconnected");
+    result
+}
 
+/// Opens a bridge's management socket (`/var/run/openvswitch/BRIDGE.mgmt`, or the
+/// `OVS_RUNDIR` of a lab node) and returns a handle to it, for tools and tests. The
+/// connection lives until every clone of the handle is dropped.
+///
+/// # Errors
+/// The socket cannot be opened or the OpenFlow handshake fails.
+pub async fn open_unix(path: &std::path::Path) -> Result<Switch, String> {
+    let stream = tokio::net::UnixStream::connect(path)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut framed = Framed::new(stream, OfCodec::new());
+    tokio::time::timeout(REQUEST_TIMEOUT, openflow::handshake(&mut framed))
+        .await
+        .map_err(|_| format!("{}: handshake timed out", path.display()))?
+        .map_err(|e| format!("{}: handshake failed: {e}", path.display()))?;
+    let (switch, rx) = Switch::new(0, "br-int", 0, path.display().to_string());
+    let (_never, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        let _keep = _never;
+        if let Err(e) = drive(framed, rx, stop).await {
+            tracing::info!(error = %e, "OpenFlow connection ended");
+        }
+    });
+    Ok(switch)
+}
+
+/// Runs one connection: answers echoes, sends requests, routes replies by xid.
+async fn drive<S>(mut framed: Framed<S, OfCodec>, mut rx: mpsc::Receiver<Send>, mut stop: watch::Receiver<bool>) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut pending: HashMap<u32, Pending> = HashMap::new();
     let mut last_heard = tokio::time::Instant::now();
     let mut echo = tokio::time::interval(ECHO_INTERVAL);
-    let result = loop {
+    loop {
         tokio::select! {
             frame = framed.next() => {
                 let frame = match frame {
@@ -341,10 +382,7 @@ async fn serve(
             }
             _ = crate::stopped(&mut stop) => break Ok(()),
         }
-    };
-    switches.remove(node, bridge, generation);
-    tracing::info!(%peer, node_index = node, bridge, "switch disconnected");
-    result
+    }
 }
 
 fn deliver(pending: &mut HashMap<u32, Pending>, xid: u32, msg: Message) {

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use super::diff::{diff, Delta};
 use crate::conn::of::{Switch, SwitchError, Switches};
 use crate::conn::ovsdb as node_db;
-use crate::flows::{self, FlowSet, Learned};
+use crate::flows::{self, FlowSet};
 use crate::model::NodeName;
 use crate::pipeline::{names, Owner, COOKIE_MAGIC};
 use crate::state::ClusterState;
@@ -251,14 +251,13 @@ async fn flows_loop(
     let mut audit = tokio::time::interval(shared.audit);
     audit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     audit.tick().await;
-    let mut retry = false;
     let mut full = false;
     loop {
         let model = shared.state.snapshot();
         let Some(node) = model.nodes.get(name).cloned() else { return };
         let learned = node_db::learn(replica, &model, &node);
         let want = flows::desired(&model, &node, &learned);
-        retry = false;
+        let mut retry = false;
         let mut br_int_connected = false;
         for (bridge, synced, set) in [(names::BR_INT, &mut int, &want.br_int), (names::BR_EX, &mut ex, &want.br_ex)] {
             let Some(switch) = shared.switches.get(node.index, bridge) else { continue };
