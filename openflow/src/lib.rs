@@ -31,6 +31,7 @@ mod handshake;
 pub mod header;
 pub mod msg;
 pub mod oxm;
+pub mod text;
 pub mod wire;
 
 pub use action::{port, Action, Instruction, NxAction};
@@ -38,4 +39,5 @@ pub use handshake::{handshake, HandshakeError};
 pub use header::{Header, OFP_VERSION};
 pub use msg::*;
 pub use oxm::{Field, Match, MatchError, OxmField};
+pub use text::{Flow, Group, ParseError, TableNames};
 pub use wire::{DecodeError, Reader, Wire};

@@ -97,7 +97,7 @@ fn header_len(f: Field) -> usize {
 }
 
 fn put_header(out: &mut BytesMut, f: Field) {
-    let len = f.def().map_or(4, |d| d.len);
+    let len = f.width().unwrap_or(4);
     if f.class == crate::oxm::fields::OXM_CLASS_EXPERIMENTER {
         out.put_u32(f.header(false, len + 4));
         out.put_u32(f.experimenter);
@@ -416,7 +416,7 @@ impl NxAction {
                         out.put_u16(z);
                     }
                     CtZone::Field(s) => {
-                        out.put_u32(s.field.header(false, s.field.def().map_or(4, |d| d.len)));
+                        out.put_u32(s.field.header(false, s.field.width().unwrap_or(4)));
                         out.put_u16(s.ofs_nbits());
                     }
                 }

@@ -92,6 +92,8 @@ impl Field {
     pub const TUN_IPV4_SRC: Field = Field::nx(31);
     pub const TUN_IPV4_DST: Field = Field::nx(32);
     pub const PKT_MARK: Field = Field::nx(33);
+    /// `conj_id`: the id of the matched conjunction.
+    pub const CONJ_ID: Field = Field::nx(37);
     pub const CT_STATE: Field = Field::nx(105);
     pub const CT_ZONE: Field = Field::nx(106);
     pub const CT_MARK: Field = Field::nx(107);
@@ -107,6 +109,12 @@ impl Field {
     /// The table entry for this field, if this codec knows it.
     pub fn def(self) -> Option<&'static FieldDef> {
         field_def(self)
+    }
+
+    /// The payload width in bytes of a known field, as a match field or as an action
+    /// header (`NXM_OF_IN_PORT` is 2 bytes).
+    pub fn width(self) -> Option<u8> {
+        act_def(self).map(|(_, bits)| (bits / 8) as u8)
     }
 
     /// The 32-bit OXM header for this field (`hasmask` clear) with payload `len`.
@@ -201,9 +209,12 @@ pub enum Prereq {
 /// One row of [`FIELDS`].
 #[derive(Debug)]
 pub struct FieldDef {
+    /// The identity used in matches and `set_field` (OXM, or NXM for Nicira-only fields).
     pub field: Field,
-    /// The name ovs-ofctl prints.
+    /// The Open vSwitch field name (`eth_src`, `ip_dst`, `reg0`), as `set_field` prints it.
     pub name: &'static str,
+    /// The name ovs-ofctl prints in a match (`dl_src`, `nw_dst`, `tp_dst`).
+    pub match_name: &'static str,
     /// Other names ovs-ofctl accepts.
     pub aliases: &'static [&'static str],
     /// Payload width in bytes.
@@ -211,14 +222,30 @@ pub struct FieldDef {
     pub maskable: bool,
     pub format: Format,
     pub prereq: Prereq,
-    /// Printed name in `load:`/`move:` (`NXM_NX_REG0`, `OXM_OF_METADATA`).
-    pub nxm_name: &'static str,
+    /// The header Open vSwitch uses for this field inside actions (`move`, `load`,
+    /// `learn`, `output:REG`, ct zone): the NXM one where the field has one.
+    pub act: Field,
+    /// Width of `act` in bytes (NXM_OF_IN_PORT is 16 bits, OXM in_port 32).
+    pub act_len: u8,
+    /// The name of `act` (`NXM_OF_ETH_SRC`, `NXM_NX_REG0`, `OXM_OF_METADATA`).
+    pub act_name: &'static str,
+}
+
+const fn nxm0(field: u8) -> Field {
+    Field::new(NXM_CLASS_0, field)
+}
+const fn nxm1(field: u8) -> Field {
+    Field::new(NXM_CLASS_1, field)
 }
 
 macro_rules! f {
-    ($field:expr, $name:literal, [$($alias:literal),*], $len:literal, $mask:literal, $fmt:ident, $pre:expr, $nxm:literal) => {
-        FieldDef { field: $field, name: $name, aliases: &[$($alias),*], len: $len, maskable: $mask,
-                   format: Format::$fmt, prereq: $pre, nxm_name: $nxm }
+    ($field:expr, $name:literal, $mname:literal, [$($alias:literal),*], $len:literal, $mask:literal, $fmt:ident, $pre:expr,
+     $act:expr, $alen:literal, $aname:literal) => {
+        FieldDef { field: $field, name: $name, match_name: $mname, aliases: &[$($alias),*], len: $len, maskable: $mask,
+                   format: Format::$fmt, prereq: $pre, act: $act, act_len: $alen, act_name: $aname }
+    };
+    ($field:expr, $name:literal, $mname:literal, [$($alias:literal),*], $len:literal, $mask:literal, $fmt:ident, $pre:expr, $aname:literal) => {
+        f!($field, $name, $mname, [$($alias),*], $len, $mask, $fmt, $pre, $field, $len, $aname)
     };
 }
 
@@ -227,15 +254,19 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::IN_PORT,
         "in_port",
+        "in_port",
         [],
         4,
         false,
         Port,
         Prereq::None,
-        "OXM_OF_IN_PORT"
+        nxm0(0),
+        2,
+        "NXM_OF_IN_PORT"
     ),
     f!(
         Field::IN_PHY_PORT,
+        "in_phy_port",
         "in_phy_port",
         [],
         4,
@@ -246,36 +277,46 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::ETH_SRC,
+        "eth_src",
         "dl_src",
-        ["eth_src"],
+        ["dl_src"],
         6,
         true,
         Mac,
         Prereq::None,
+        nxm0(2),
+        6,
         "NXM_OF_ETH_SRC"
     ),
     f!(
         Field::ETH_DST,
+        "eth_dst",
         "dl_dst",
-        ["eth_dst"],
+        ["dl_dst"],
         6,
         true,
         Mac,
         Prereq::None,
+        nxm0(1),
+        6,
         "NXM_OF_ETH_DST"
     ),
     f!(
         Field::ETH_TYPE,
+        "eth_type",
         "dl_type",
-        ["eth_type"],
+        ["dl_type"],
         2,
         false,
         Hex,
         Prereq::None,
+        nxm0(3),
+        2,
         "NXM_OF_ETH_TYPE"
     ),
     f!(
         Field::VLAN_VID,
+        "vlan_vid",
         "vlan_vid",
         [],
         2,
@@ -287,7 +328,8 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::VLAN_PCP,
         "vlan_pcp",
-        [],
+        "dl_vlan_pcp",
+        ["dl_vlan_pcp"],
         1,
         false,
         Decimal,
@@ -296,6 +338,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::MPLS_LABEL,
+        "mpls_label",
         "mpls_label",
         [],
         4,
@@ -307,6 +350,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::MPLS_TC,
         "mpls_tc",
+        "mpls_tc",
         [],
         1,
         false,
@@ -317,6 +361,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::MPLS_BOS,
         "mpls_bos",
+        "mpls_bos",
         [],
         1,
         false,
@@ -326,67 +371,86 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::IPV4_SRC,
+        "ip_src",
         "nw_src",
-        ["ip_src", "ipv4_src"],
+        ["nw_src", "ipv4_src"],
         4,
         true,
         Ipv4,
         Prereq::Ipv4,
+        nxm0(7),
+        4,
         "NXM_OF_IP_SRC"
     ),
     f!(
         Field::IPV4_DST,
+        "ip_dst",
         "nw_dst",
-        ["ip_dst", "ipv4_dst"],
+        ["nw_dst", "ipv4_dst"],
         4,
         true,
         Ipv4,
         Prereq::Ipv4,
+        nxm0(8),
+        4,
         "NXM_OF_IP_DST"
     ),
     f!(
         Field::IPV6_SRC,
+        "ipv6_src",
         "ipv6_src",
         [],
         16,
         true,
         Ipv6,
         Prereq::Ipv6,
+        nxm1(19),
+        16,
         "NXM_NX_IPV6_SRC"
     ),
     f!(
         Field::IPV6_DST,
+        "ipv6_dst",
         "ipv6_dst",
         [],
         16,
         true,
         Ipv6,
         Prereq::Ipv6,
+        nxm1(20),
+        16,
         "NXM_NX_IPV6_DST"
     ),
     f!(
         Field::IPV6_FLABEL,
+        "ipv6_label",
         "ipv6_label",
         [],
         4,
         true,
         Flabel,
         Prereq::Ipv6,
+        nxm1(27),
+        4,
         "NXM_NX_IPV6_LABEL"
     ),
     f!(
         Field::IP_PROTO,
+        "nw_proto",
         "nw_proto",
         ["ip_proto"],
         1,
         false,
         Decimal,
         Prereq::Ip,
+        nxm0(6),
+        1,
         "NXM_OF_IP_PROTO"
     ),
     f!(
         Field::IP_DSCP,
         "ip_dscp",
+        "nw_tos",
         [],
         1,
         false,
@@ -397,56 +461,72 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::IP_ECN,
         "nw_ecn",
+        "nw_ecn",
         ["ip_ecn"],
         1,
         false,
         Decimal,
         Prereq::Ip,
+        nxm1(28),
+        1,
         "NXM_NX_IP_ECN"
     ),
     f!(
         Field::TCP_SRC,
         "tcp_src",
+        "tp_src",
         [],
         2,
         true,
         Decimal,
         Prereq::IpProto(6),
+        nxm0(9),
+        2,
         "NXM_OF_TCP_SRC"
     ),
     f!(
         Field::TCP_DST,
         "tcp_dst",
+        "tp_dst",
         [],
         2,
         true,
         Decimal,
         Prereq::IpProto(6),
+        nxm0(10),
+        2,
         "NXM_OF_TCP_DST"
     ),
     f!(
         Field::UDP_SRC,
         "udp_src",
+        "tp_src",
         [],
         2,
         true,
         Decimal,
         Prereq::IpProto(17),
+        nxm0(11),
+        2,
         "NXM_OF_UDP_SRC"
     ),
     f!(
         Field::UDP_DST,
         "udp_dst",
+        "tp_dst",
         [],
         2,
         true,
         Decimal,
         Prereq::IpProto(17),
+        nxm0(12),
+        2,
         "NXM_OF_UDP_DST"
     ),
     f!(
         Field::SCTP_SRC,
         "sctp_src",
+        "tp_src",
         [],
         2,
         true,
@@ -457,6 +537,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::SCTP_DST,
         "sctp_dst",
+        "tp_dst",
         [],
         2,
         true,
@@ -467,135 +548,175 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::ICMPV4_TYPE,
         "icmp_type",
+        "icmp_type",
         ["icmpv4_type"],
         1,
         false,
         Decimal,
         Prereq::Icmp4,
+        nxm0(13),
+        1,
         "NXM_OF_ICMP_TYPE"
     ),
     f!(
         Field::ICMPV4_CODE,
+        "icmp_code",
         "icmp_code",
         ["icmpv4_code"],
         1,
         false,
         Decimal,
         Prereq::Icmp4,
+        nxm0(14),
+        1,
         "NXM_OF_ICMP_CODE"
     ),
     f!(
         Field::ICMPV6_TYPE,
         "icmpv6_type",
+        "icmp_type",
         [],
         1,
         false,
         Decimal,
         Prereq::Icmp6,
+        nxm1(21),
+        1,
         "NXM_NX_ICMPV6_TYPE"
     ),
     f!(
         Field::ICMPV6_CODE,
         "icmpv6_code",
+        "icmp_code",
         [],
         1,
         false,
         Decimal,
         Prereq::Icmp6,
+        nxm1(22),
+        1,
         "NXM_NX_ICMPV6_CODE"
     ),
     f!(
         Field::IPV6_ND_TARGET,
+        "nd_target",
         "nd_target",
         [],
         16,
         true,
         Ipv6,
         Prereq::Nd,
+        nxm1(23),
+        16,
         "NXM_NX_ND_TARGET"
     ),
     f!(
         Field::IPV6_ND_SLL,
+        "nd_sll",
         "nd_sll",
         [],
         6,
         true,
         Mac,
         Prereq::Nd,
+        nxm1(24),
+        6,
         "NXM_NX_ND_SLL"
     ),
     f!(
         Field::IPV6_ND_TLL,
+        "nd_tll",
         "nd_tll",
         [],
         6,
         true,
         Mac,
         Prereq::Nd,
+        nxm1(25),
+        6,
         "NXM_NX_ND_TLL"
     ),
     f!(
         Field::ARP_OP,
+        "arp_op",
         "arp_op",
         [],
         2,
         false,
         Decimal,
         Prereq::Arp,
+        nxm0(15),
+        2,
         "NXM_OF_ARP_OP"
     ),
     f!(
         Field::ARP_SPA,
+        "arp_spa",
         "arp_spa",
         [],
         4,
         true,
         Ipv4,
         Prereq::Arp,
+        nxm0(16),
+        4,
         "NXM_OF_ARP_SPA"
     ),
     f!(
         Field::ARP_TPA,
+        "arp_tpa",
         "arp_tpa",
         [],
         4,
         true,
         Ipv4,
         Prereq::Arp,
+        nxm0(17),
+        4,
         "NXM_OF_ARP_TPA"
     ),
     f!(
         Field::ARP_SHA,
+        "arp_sha",
         "arp_sha",
         [],
         6,
         true,
         Mac,
         Prereq::Arp,
+        nxm1(17),
+        6,
         "NXM_NX_ARP_SHA"
     ),
     f!(
         Field::ARP_THA,
+        "arp_tha",
         "arp_tha",
         [],
         6,
         true,
         Mac,
         Prereq::Arp,
+        nxm1(18),
+        6,
         "NXM_NX_ARP_THA"
     ),
     f!(
         Field::TUNNEL_ID,
+        "tun_id",
         "tun_id",
         ["tunnel_id"],
         8,
         true,
         Hex,
         Prereq::None,
+        nxm1(16),
+        8,
         "NXM_NX_TUN_ID"
     ),
     f!(
         Field::TUN_IPV4_SRC,
+        "tun_src",
         "tun_src",
         ["tun_ipv4_src"],
         4,
@@ -607,6 +728,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::TUN_IPV4_DST,
         "tun_dst",
+        "tun_dst",
         ["tun_ipv4_dst"],
         4,
         true,
@@ -616,6 +738,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::reg(0),
+        "reg0",
         "reg0",
         [],
         4,
@@ -627,6 +750,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::reg(1),
         "reg1",
+        "reg1",
         [],
         4,
         true,
@@ -636,6 +760,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::reg(2),
+        "reg2",
         "reg2",
         [],
         4,
@@ -647,6 +772,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::reg(3),
         "reg3",
+        "reg3",
         [],
         4,
         true,
@@ -656,6 +782,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::reg(4),
+        "reg4",
         "reg4",
         [],
         4,
@@ -667,6 +794,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::reg(5),
         "reg5",
+        "reg5",
         [],
         4,
         true,
@@ -676,6 +804,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::reg(6),
+        "reg6",
         "reg6",
         [],
         4,
@@ -687,6 +816,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::reg(7),
         "reg7",
+        "reg7",
         [],
         4,
         true,
@@ -696,6 +826,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::reg(8),
+        "reg8",
         "reg8",
         [],
         4,
@@ -707,6 +838,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::reg(9),
         "reg9",
+        "reg9",
         [],
         4,
         true,
@@ -716,6 +848,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::reg(10),
+        "reg10",
         "reg10",
         [],
         4,
@@ -727,6 +860,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::reg(11),
         "reg11",
+        "reg11",
         [],
         4,
         true,
@@ -736,6 +870,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::reg(12),
+        "reg12",
         "reg12",
         [],
         4,
@@ -747,6 +882,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::reg(13),
         "reg13",
+        "reg13",
         [],
         4,
         true,
@@ -756,6 +892,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::reg(14),
+        "reg14",
         "reg14",
         [],
         4,
@@ -767,6 +904,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::reg(15),
         "reg15",
+        "reg15",
         [],
         4,
         true,
@@ -776,6 +914,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::xxreg(0),
+        "xxreg0",
         "xxreg0",
         [],
         16,
@@ -787,6 +926,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::xxreg(1),
         "xxreg1",
+        "xxreg1",
         [],
         16,
         true,
@@ -796,6 +936,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::xxreg(2),
+        "xxreg2",
         "xxreg2",
         [],
         16,
@@ -807,6 +948,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::xxreg(3),
         "xxreg3",
+        "xxreg3",
         [],
         16,
         true,
@@ -815,7 +957,19 @@ pub static FIELDS: &[FieldDef] = &[
         "NXM_NX_XXREG3"
     ),
     f!(
+        Field::CONJ_ID,
+        "conj_id",
+        "conj_id",
+        [],
+        4,
+        false,
+        Decimal,
+        Prereq::None,
+        "NXM_NX_CONJ_ID"
+    ),
+    f!(
         Field::PKT_MARK,
+        "pkt_mark",
         "pkt_mark",
         [],
         4,
@@ -827,6 +981,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::CT_STATE,
         "ct_state",
+        "ct_state",
         [],
         4,
         true,
@@ -836,6 +991,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::CT_ZONE,
+        "ct_zone",
         "ct_zone",
         [],
         2,
@@ -847,6 +1003,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::CT_MARK,
         "ct_mark",
+        "ct_mark",
         [],
         4,
         true,
@@ -856,6 +1013,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::CT_LABEL,
+        "ct_label",
         "ct_label",
         [],
         16,
@@ -867,6 +1025,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::CT_NW_SRC,
         "ct_nw_src",
+        "ct_nw_src",
         [],
         4,
         true,
@@ -876,6 +1035,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::CT_NW_DST,
+        "ct_nw_dst",
         "ct_nw_dst",
         [],
         4,
@@ -887,6 +1047,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::CT_IPV6_SRC,
         "ct_ipv6_src",
+        "ct_ipv6_src",
         [],
         16,
         true,
@@ -896,6 +1057,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::CT_IPV6_DST,
+        "ct_ipv6_dst",
         "ct_ipv6_dst",
         [],
         16,
@@ -907,6 +1069,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::CT_NW_PROTO,
         "ct_nw_proto",
+        "ct_nw_proto",
         [],
         1,
         false,
@@ -916,6 +1079,7 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     f!(
         Field::CT_TP_SRC,
+        "ct_tp_src",
         "ct_tp_src",
         [],
         2,
@@ -927,6 +1091,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::CT_TP_DST,
         "ct_tp_dst",
+        "ct_tp_dst",
         [],
         2,
         true,
@@ -937,6 +1102,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(
         Field::METADATA,
         "metadata",
+        "metadata",
         [],
         8,
         true,
@@ -945,6 +1111,29 @@ pub static FIELDS: &[FieldDef] = &[
         "OXM_OF_METADATA"
     ),
 ];
+
+/// The table entry for a field used as an action header (`NXM_OF_ETH_SRC`), and its
+/// width in bits there.
+pub fn act_def(f: Field) -> Option<(&'static FieldDef, u16)> {
+    FIELDS.iter().find_map(|d| {
+        if d.act == f {
+            Some((d, u16::from(d.act_len) * 8))
+        } else if d.field == f {
+            Some((d, u16::from(d.len) * 8))
+        } else {
+            None
+        }
+    })
+}
+
+/// Looks a field up by a name Open vSwitch accepts in actions (`NXM_NX_REG0`,
+/// `OXM_OF_METADATA`, `reg0`, `eth_src`) and returns the action header identity.
+pub fn act_field_by_name(name: &str) -> Option<&'static FieldDef> {
+    FIELDS
+        .iter()
+        .find(|d| d.act_name == name || d.name == name)
+        .or_else(|| field_by_name(name))
+}
 
 fn field_rank(f: Field) -> Option<usize> {
     FIELDS.iter().position(|d| d.field == f)
@@ -959,18 +1148,29 @@ fn field_def(f: Field) -> Option<&'static FieldDef> {
 pub fn field_by_name(name: &str) -> Option<&'static FieldDef> {
     FIELDS
         .iter()
-        .find(|d| d.name == name || d.aliases.contains(&name) || d.nxm_name == name)
-        .or_else(|| match name {
-            // Other NXM/OXM spellings ovs-ofctl accepts.
-            "OXM_OF_ETH_SRC" => Field::ETH_SRC.def(),
-            "OXM_OF_ETH_DST" => Field::ETH_DST.def(),
-            "OXM_OF_IPV4_SRC" => Field::IPV4_SRC.def(),
-            "OXM_OF_IPV4_DST" => Field::IPV4_DST.def(),
-            "OXM_OF_TUNNEL_ID" => Field::TUNNEL_ID.def(),
-            "OXM_OF_ETH_TYPE" => Field::ETH_TYPE.def(),
-            "NXM_OF_IN_PORT" => Field::IN_PORT.def(),
-            "tp_src" | "tp_dst" => None,
-            _ => None,
+        .find(|d| d.name == name || d.aliases.contains(&name) || d.act_name == name)
+        .or_else(|| {
+            let alt = match name {
+                "OXM_OF_IN_PORT" => Field::IN_PORT,
+                "OXM_OF_ETH_SRC" => Field::ETH_SRC,
+                "OXM_OF_ETH_DST" => Field::ETH_DST,
+                "OXM_OF_ETH_TYPE" => Field::ETH_TYPE,
+                "OXM_OF_IPV4_SRC" => Field::IPV4_SRC,
+                "OXM_OF_IPV4_DST" => Field::IPV4_DST,
+                "OXM_OF_IP_PROTO" => Field::IP_PROTO,
+                "OXM_OF_TCP_SRC" => Field::TCP_SRC,
+                "OXM_OF_TCP_DST" => Field::TCP_DST,
+                "OXM_OF_UDP_SRC" => Field::UDP_SRC,
+                "OXM_OF_UDP_DST" => Field::UDP_DST,
+                "OXM_OF_TUNNEL_ID" => Field::TUNNEL_ID,
+                "OXM_OF_ARP_OP" => Field::ARP_OP,
+                "OXM_OF_ARP_SPA" => Field::ARP_SPA,
+                "OXM_OF_ARP_TPA" => Field::ARP_TPA,
+                "OXM_OF_ARP_SHA" => Field::ARP_SHA,
+                "OXM_OF_ARP_THA" => Field::ARP_THA,
+                _ => return None,
+            };
+            alt.def()
         })
 }
 
@@ -984,6 +1184,7 @@ mod tests {
             for b in &FIELDS[i + 1..] {
                 assert_ne!(a.field, b.field, "{} and {}", a.name, b.name);
                 assert_ne!(a.name, b.name);
+                assert_ne!(a.act, b.act, "{} and {}", a.name, b.name);
             }
         }
     }

@@ -63,13 +63,13 @@ impl OxmField {
     /// An exact match on the low bytes of `value`, as wide as the field is.
     /// Fields this codec does not know are taken as 4 bytes wide.
     pub fn uint(field: Field, value: u128) -> OxmField {
-        let w = field.def().map_or(4, |d| usize::from(d.len));
+        let w = field.width().map_or(4, usize::from);
         OxmField::exact(field, be_bytes(value, w))
     }
 
     /// A masked match on the low bytes of `value` and `mask`.
     pub fn uint_masked(field: Field, value: u128, mask: u128) -> OxmField {
-        let w = field.def().map_or(4, |d| usize::from(d.len));
+        let w = field.width().map_or(4, usize::from);
         OxmField::masked(field, be_bytes(value, w), be_bytes(mask, w))
     }
 
@@ -576,7 +576,7 @@ mod tests {
             .exact(Field::IPV4_DST, 1)
             .build()
             .unwrap_err();
-        assert!(e.to_string().contains("nw_dst"), "{e}");
+        assert!(e.to_string().contains("ip_dst"), "{e}");
     }
 
     #[test]
