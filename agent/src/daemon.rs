@@ -183,19 +183,29 @@ fn fatal(e: &switchyard_api::Error) -> bool {
     matches!(e.status(), Some(400 | 401))
 }
 
-/// Sets the host side up, retrying until it succeeds.
+/// How often the host side is checked again once it is up: `yard0` loses its routes whenever
+/// its link goes down (an ovs-vswitchd restart recreates it; a MAC change toggles it).
+const HOST_RECHECK: Duration = Duration::from_secs(3);
+
+/// Sets the host side up, retrying until it succeeds, then keeps it so.
 async fn keep_host(net: crate::NodeNet, spec: HostSpec, wait: Duration) {
     let span = info_span!("host", node = %spec.node);
     async move {
         let mut backoff = Backoff::new();
+        let mut ready = false;
         loop {
             match host::setup_host(&net, &spec, wait).await {
                 Ok(out) => {
-                    info!(changed = out.changed(), mgmt_ip = %spec.mgmt_ip, "host side ready");
-                    return;
+                    if !ready || out.changed() {
+                        info!(changed = out.changed(), mgmt_ip = %spec.mgmt_ip, "host side ready");
+                    }
+                    ready = true;
+                    backoff = Backoff::new();
+                    tokio::time::sleep(HOST_RECHECK).await;
                 }
                 Err(e) => {
                     warn!(error = %crate::error_chain(&e), "host side not ready; retrying");
+                    ready = false;
                     tokio::time::sleep(backoff.next()).await;
                 }
             }

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use switchyard_api::{Cluster, Ipv4Cidr, Node};
+use switchyard_api::{Cluster, Ipv4Cidr, MacAddr, Node};
 use tokio::io::AsyncWriteExt;
 
 use crate::netns::{self, NetnsError};
@@ -204,7 +204,8 @@ pub async fn setup_host(
     let mut out = HostOutcome::default();
     let want = LinkWant {
         mtu: Some(u32::from(spec.mtu)),
-        mac: None,
+        // The MAC the controller's flows address yard0 by (it also sets it over OVSDB).
+        mac: Some(MacAddr::from_ipv4(spec.mgmt_ip).0),
         up: true,
         alias: None,
     };

@@ -279,11 +279,16 @@ impl Lab {
                 (text.contains("\"ovsdb\": \"connected\"") && text.contains("\"openflow\": \"connected\""))
                     .then_some(())
             });
-            wait_for(&format!("node {}'s br-int and br-ex flows", node.name), PATIENCE, || {
-                let int = node.ovs.try_ofctl(&["dump-flows", "br-int", "table=0,priority=0"]);
-                let ex = node.ovs.try_ofctl(&["dump-flows", "br-ex", "priority=1"]);
-                (int.is_some_and(|t| t.contains("actions=drop")) && ex.is_some_and(|t| t.contains("NORMAL"))).then_some(())
-            });
+            let start = std::time::Instant::now();
+            loop {
+                let int = node.ovs.try_ofctl(&["dump-flows", "br-int", "table=0"]).unwrap_or_default();
+                let ex = node.ovs.try_ofctl(&["dump-flows", "br-ex"]).unwrap_or_default();
+                if int.contains("priority=0 actions=drop") && ex.contains("priority=1 actions=NORMAL") {
+                    break;
+                }
+                assert!(start.elapsed() < PATIENCE, "node {}'s flows are not there:\nbr-int:\n{int}\nbr-ex:\n{ex}", node.name);
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 

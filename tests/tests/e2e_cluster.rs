@@ -112,8 +112,9 @@ fn lab_gateway(cidr: &str) -> String {
 
 /// Packets dropped by table `table`'s miss rule on node 0's br-int.
 fn drops(lab: &Lab, table: u8) -> u64 {
-    let out = lab.nodes[0].ofctl(&["dump-flows", "br-int", &format!("table={table},priority=0")]);
-    out.split("n_packets=").nth(1).and_then(|s| s.split(',').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+    let out = lab.nodes[0].ofctl(&["dump-flows", "br-int", &format!("table={table}")]);
+    let miss = out.lines().find(|l| l.contains("priority=0 actions=drop")).unwrap_or_default();
+    miss.split("n_packets=").nth(1).and_then(|s| s.split(',').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 /// The smallest `duration=` of our flows on a bridge, in seconds.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ovsdb::vswitch::{self, BridgeSpec, ControllerSpec, PortSpec};
-use ovsdb::Client;
+use ovsdb::{Client, Condition, Op, Value};
 
 use crate::flows::Learned;
 use crate::model::{ClusterModel, NodeSpec, PodName};
@@ -77,6 +77,9 @@ pub async fn ensure(client: &Client, model: &ClusterModel, node: &NodeSpec, cont
     for p in &wanted {
         changed |= vswitch::ensure_port(client, names::BR_INT, p).await?;
     }
+    if let Some(addrs) = model.node_addrs(node) {
+        changed |= ensure_mac(client, names::MGMT, &addrs.mgmt_mac.to_string()).await?;
+    }
     let patch_ex = port_spec(names::PATCH_EX, "patch", &[("peer", names::PATCH_INT.into())], port::PATCH_EX, None);
     changed |= vswitch::ensure_port(client, names::BR_EX, &patch_ex).await?;
     if let Some(uplink) = &node.uplink {
@@ -106,6 +109,22 @@ pub async fn ensure(client: &Client, model: &ClusterModel, node: &NodeSpec, cont
     // keeps that working while the controller's flows are being pushed. Set last.
     changed |= vswitch::set_controllers(client, names::BR_EX, &[ctl("in-band")]).await?;
     Ok(changed)
+}
+
+/// Gives interface `iface` the MAC `mac` (the `mac` column, which ovs-vswitchd applies to
+/// internal ports), so flows can address `yard0` by the MAC derived from its IP.
+async fn ensure_mac(client: &Client, iface: &str, mac: &str) -> Result<bool, ovsdb::Error> {
+    let by_name = || vec![Condition::eq("name", Value::string(iface))];
+    let rows = client
+        .transact("Open_vSwitch", vec![Op::Select { table: "Interface".into(), where_: by_name(), columns: Some(vec!["mac".into()]) }])
+        .await?;
+    let current = rows.first().and_then(|r| r.rows.as_ref()).and_then(|rows| rows.first()).and_then(|row| row.get("mac")).and_then(Value::as_str);
+    if current == Some(mac) {
+        return Ok(false);
+    }
+    let row = [("mac".to_owned(), Value::string(mac))].into_iter().collect();
+    client.transact("Open_vSwitch", vec![Op::Update { table: "Interface".into(), where_: by_name(), row }]).await?;
+    Ok(true)
 }
 
 /// Removes what [`ensure`] made that would keep the node tied to the cluster: the Geneve

@@ -77,14 +77,17 @@ pub fn br_int(ctx: &Ctx<'_>, out: &mut FlowSet) {
     out.push(o, ConntrackDnat, 100, "ip", &format!("ct(table={},zone={ZONE_DNAT},nat)", Service.id()));
 
     // service: replies of NodePort connections leave through br-ex to the MAC the request
-    // came from (kept in ct_label when the connection was committed); their requests get
-    // their SNAT; other established requests may be hairpin (service-snat decides).
+    // came from (kept in ct_label when the connection was committed). Requests of NodePort
+    // connections already committed (established, or a retransmitted SYN, which conntrack
+    // still calls new) get their SNAT; other requests may be hairpin (service-snat decides).
+    // The services' own flows (priority 200, new connections to a service address) sit
+    // between: a committed connection's packets are already DNATed and never match them.
     let ext = source::EXTERNAL;
     out.push(o, Service, 300, &format!("ct_state=+est+rpl+trk,ct_mark={ext:#x}/0xf,ip"),
         &format!("move:NXM_NX_CT_LABEL[0..47]->NXM_OF_ETH_DST[],move:NXM_NX_CT_LABEL[64..111]->NXM_OF_ETH_SRC[],output:{patch}"));
-    out.push(o, Service, 250, &format!("ct_state=+est-rpl+trk,ct_mark={ext:#x}/0xf,ip"),
+    out.push(o, Service, 250, &format!("ct_state=-rpl+trk,ct_mark={ext:#x}/0xf,ip"),
         &format!("ct(table={},zone={ZONE_SNAT},nat)", L3Forward.id()));
-    out.push(o, Service, 240, "ct_state=+est-rpl+trk,ip", &format!("goto_table:{}", ServiceSnat.id()));
+    out.push(o, Service, 100, "ct_state=-rpl+trk,ip", &format!("goto_table:{}", ServiceSnat.id()));
     out.push(o, Service, 0, "", &format!("goto_table:{}", L3Forward.id()));
 
     // service-snat: new NodePort connections from outside are SNATed to .1 so that the
