@@ -98,8 +98,18 @@ impl OxmField {
     /// Brings the field into canonical form; `None` if the mask is all zeros (the
     /// field matches anything and is dropped).
     fn canonical(mut self) -> Option<OxmField> {
+        // Open vSwitch sends an exact ct_state as masked with 0xff (the defined bits)
+        // and prints it as exact: keep that one form for both.
+        if self.field == Field::CT_STATE && self.value.len() == 4 {
+            let m = self.mask.get_or_insert_with(|| vec![0xff; 4]);
+            if m[..3].iter().all(|&b| b == 0xff) || (m[..3].iter().all(|&b| b == 0) && m[3] == 0xff)
+            {
+                *m = vec![0, 0, 0, 0xff];
+                self.value[..3].fill(0);
+            }
+        }
         if let Some(m) = &self.mask {
-            if m.iter().all(|&b| b == 0xff) {
+            if m.iter().all(|&b| b == 0xff) && self.field != Field::CT_STATE {
                 self.mask = None;
             } else if m.iter().all(|&b| b == 0) {
                 return None;

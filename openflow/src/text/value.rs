@@ -156,8 +156,8 @@ pub(crate) fn format_value(d: &FieldDef, f: &OxmField, in_match: bool) -> String
         }
         Format::Port => fmt_port(v as u32),
         Format::CtState => match m {
-            None if v == 0 => "0".into(),
-            None => ct_flags(v as u32).join("|"),
+            None | Some(0xff) if v == 0 => "0".into(),
+            None | Some(0xff) => ct_flags(v as u32).join("|"),
             Some(m) => {
                 let mut s = String::new();
                 for (b, n) in ct_state::NAMES {
