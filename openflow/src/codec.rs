@@ -71,13 +71,6 @@ impl Encoder<Frame> for OfCodec {
     }
 }
 
-impl Encoder<&Frame> for OfCodec {
-    type Error = CodecError;
-    fn encode(&mut self, item: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-        Ok(item.encode(dst)?)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
