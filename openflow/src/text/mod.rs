@@ -14,6 +14,59 @@ use std::collections::BTreeMap;
 pub use flow::{Flow, FlowDisplay, FlowStatsDisplay};
 pub use group::{Group, GroupDisplay};
 
+/// One line describing a message: a flow-mod (add) as its flow text and a group-mod
+/// (add) as `--group ` plus its group text (both what `ofp encode` takes back), any
+/// other message as `OFPT_NAME xid=0x..: <details>`.
+pub fn describe(f: &crate::Frame) -> String {
+    use crate::msg::{FlowModCommand, GroupModCommand, Message};
+    match &f.msg {
+        Message::FlowMod(fm)
+            if fm.command == FlowModCommand::Add
+                && fm.cookie_mask == 0
+                && fm.buffer_id == crate::action::NO_BUFFER
+                && fm.out_port == crate::action::port::ANY
+                && fm.out_group == crate::action::group::ANY =>
+        {
+            let flow = Flow {
+                table_id: fm.table_id,
+                priority: fm.priority,
+                cookie: fm.cookie,
+                idle_timeout: fm.idle_timeout,
+                hard_timeout: fm.hard_timeout,
+                flags: fm.flags,
+                match_: fm.match_.clone(),
+                instructions: fm.instructions.clone(),
+            };
+            if f.xid == 1 {
+                flow.to_string()
+            } else {
+                format!("OFPT_FLOW_MOD xid={:#x}: ADD {flow}", f.xid)
+            }
+        }
+        Message::GroupMod(g) if g.command == GroupModCommand::Add && f.xid == 1 => {
+            let g = Group {
+                group_id: g.group_id,
+                group_type: g.group_type,
+                buckets: g.buckets.clone(),
+            };
+            format!("--group {g}")
+        }
+        Message::MultipartReply(crate::msg::MultipartReply {
+            flags,
+            body: crate::msg::MultipartReplyBody::FlowStats(v),
+        }) => {
+            let flows: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+            format!(
+                "OFPST_FLOW reply xid={:#x} flags={flags}: {}",
+                f.xid,
+                flows.join(" ; ")
+            )
+        }
+        Message::Error(e) => format!("OFPT_ERROR xid={:#x}: {e}", f.xid),
+        m => format!("{} xid={:#x}: {m:?}", m.name(), f.xid),
+    }
+}
+
 /// Why a flow or group text does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{msg}")]
