@@ -22,7 +22,7 @@ fn hex(b: &[u8]) -> String {
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if digits.len() & 1 != 0 {
         return Err("hex input has an odd number of digits".into());
     }
     digits
