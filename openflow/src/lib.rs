@@ -73,7 +73,7 @@ pub mod oxm;
 pub mod text;
 pub mod wire;
 
-pub use action::{port, Action, Instruction, NxAction};
+pub use action::{port, Action, Instruction, NxAction, NO_BUFFER};
 pub use handshake::{handshake, HandshakeError};
 pub use header::{Header, OFP_VERSION};
 pub use msg::*;

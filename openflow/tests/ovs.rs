@@ -541,3 +541,92 @@ async fn real_replies_decode_and_reencode_to_the_same_bytes() {
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// Waits for the switch to connect to our controller socket and runs the handshake.
+async fn accept_switch(
+    l: &tokio::net::UnixListener,
+) -> (
+    Framed<UnixStream, OfCodec>,
+    Result<Features, HandshakeError>,
+) {
+    let (s, _) = tokio::time::timeout(Duration::from_secs(60), l.accept())
+        .await
+        .expect("switch connects to the controller within 60 s")
+        .unwrap();
+    let mut c = Framed::new(s, OfCodec);
+    let r = tokio::time::timeout(Duration::from_secs(30), handshake(&mut c))
+        .await
+        .expect("handshake timed out");
+    (c, r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_connecting_to_us_handshakes_and_sends_packet_ins_for_our_packet_outs() {
+    if !ovs_available() {
+        return;
+    }
+    let sw = switch();
+    // ovs-vswitchd only connects to unix sockets inside its run directory.
+    let path = sw.ovs.path().join("ctl.sock");
+    let l = tokio::net::UnixListener::bind(&path).unwrap();
+    sw.ovs
+        .vsctl(&["set", "bridge", &sw.br, "protocols=OpenFlow13"]);
+    sw.ovs.vsctl(&[
+        "set-controller",
+        &sw.br,
+        &format!("unix:{}", path.display()),
+    ]);
+    let (mut c, features) = accept_switch(&l).await;
+    let features = features.expect("handshake with the switch");
+    let dpid = sw.ovs.vsctl(&["get", "bridge", &sw.br, "datapath_id"]);
+    assert_eq!(format!("\"{:016x}\"", features.datapath_id), dpid.trim());
+
+    // A packet we send out to CONTROLLER comes back as a PACKET_IN.
+    let mut frame = vec![0xffu8; 6];
+    frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x88, 0xb5]); // src MAC, local experimental ethertype
+    frame.extend_from_slice(b"switchyard packet-out test payload, padded to 60 bytes..");
+    let po = PacketOut {
+        buffer_id: NO_BUFFER,
+        in_port: port::CONTROLLER,
+        actions: vec![Action::Output {
+            port: port::CONTROLLER,
+            max_len: 0xffff,
+        }],
+        data: frame.clone().into(),
+    };
+    c.send(Frame::new(0x51, Message::PacketOut(po)))
+        .await
+        .unwrap();
+    let pi = loop {
+        let f = tokio::time::timeout(Duration::from_secs(30), c.next())
+            .await
+            .expect("packet-in")
+            .unwrap()
+            .unwrap();
+        match f.msg {
+            Message::PacketIn(p) => break p,
+            Message::Error(e) => panic!("switch refused the packet-out: {e}"),
+            Message::EchoRequest(d) => c
+                .send(Frame::new(f.xid, Message::EchoReply(d)))
+                .await
+                .unwrap(),
+            _ => {}
+        }
+    };
+    assert_eq!(&pi.data[..], &frame[..]);
+    assert_eq!(usize::from(pi.total_len), frame.len());
+    assert_eq!(
+        pi.match_.exact(Field::IN_PORT),
+        Some(u128::from(port::CONTROLLER))
+    );
+
+    // A bridge limited to OpenFlow 1.0 gets HELLO_FAILED and we get a clear error.
+    drop(c);
+    sw.ovs
+        .vsctl(&["set", "bridge", &sw.br, "protocols=OpenFlow10"]);
+    let (_c, r) = accept_switch(&l).await;
+    match r {
+        Err(HandshakeError::Incompatible { offered }) => assert_eq!(offered, vec![1]),
+        r => panic!("expected Incompatible, got {r:?}"),
+    }
+}
