@@ -630,3 +630,58 @@ async fn switch_connecting_to_us_handshakes_and_sends_packet_ins_for_our_packet_
         r => panic!("expected Incompatible, got {r:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_flow_in_a_bundle_fails_the_commit_and_names_its_xid() {
+    if !ovs_available() {
+        return;
+    }
+    let sw = switch();
+    let mut c = connect(&sw.ovs.mgmt_sock(&sw.br)).await;
+    let ctl = |xid, kind| {
+        Frame::new(
+            xid,
+            Message::BundleControl(BundleControl {
+                bundle_id: 1,
+                kind,
+                flags: bundle_flags::ATOMIC,
+            }),
+        )
+    };
+    let add = |xid: u32, text: &str| {
+        let f: Flow = text.parse().unwrap();
+        let inner = Frame::new(xid, Message::FlowMod(f.to_flow_mod(FlowModCommand::Add)));
+        Frame::new(
+            xid,
+            Message::BundleAdd(BundleAdd {
+                bundle_id: 1,
+                flags: bundle_flags::ATOMIC,
+                message: Box::new(inner),
+            }),
+        )
+    };
+    let r = exchange(
+        &mut c,
+        vec![
+            ctl(1, BundleCtrlType::OpenRequest),
+            add(2, "table=3,priority=1,actions=drop"),
+            add(3, "table=3,priority=2,actions=group:77"),
+            ctl(4, BundleCtrlType::CommitRequest),
+        ],
+    )
+    .await;
+    let errs = errors(&r);
+    // OVS reports the failing message (by the add's xid) and then fails the commit.
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("xid 0x3: OFPBAC_BAD_OUT_GROUP")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("xid 0x4: OFPBFC_MSG_FAILED")),
+        "{errs:?}"
+    );
+    // Atomic: nothing from the bundle was installed.
+    assert!(!sw.ovs.ofctl(&["dump-flows", &sw.br]).contains("table=3"));
+}
