@@ -685,3 +685,43 @@ async fn a_bad_flow_in_a_bundle_fails_the_commit_and_names_its_xid() {
     // Atomic: nothing from the bundle was installed.
     assert!(!sw.ovs.ofctl(&["dump-flows", &sw.br]).contains("table=3"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_may_use_one_xid_for_every_message() {
+    if !ovs_available() {
+        return;
+    }
+    let sw = switch();
+    let mut c = connect(&sw.ovs.mgmt_sock(&sw.br)).await;
+    let xid = 42;
+    let flags = bundle_flags::ATOMIC | bundle_flags::ORDERED;
+    let ctl = |kind| {
+        Frame::new(
+            xid,
+            Message::BundleControl(BundleControl {
+                bundle_id: 9,
+                kind,
+                flags,
+            }),
+        )
+    };
+    let mut frames = vec![ctl(BundleCtrlType::OpenRequest)];
+    for l in lines("flows.txt").iter().take(20) {
+        let f: Flow = l.parse().unwrap();
+        let inner = Frame::new(xid, Message::FlowMod(f.to_flow_mod(FlowModCommand::Add)));
+        frames.push(Frame::new(
+            xid,
+            Message::BundleAdd(BundleAdd {
+                bundle_id: 9,
+                flags,
+                message: Box::new(inner),
+            }),
+        ));
+    }
+    frames.push(ctl(BundleCtrlType::CommitRequest));
+    let r = exchange(&mut c, frames).await;
+    assert!(errors(&r).is_empty(), "{:?}", errors(&r));
+    assert!(r.iter().any(
+        |f| matches!(&f.msg, Message::BundleControl(b) if b.kind == BundleCtrlType::CommitReply)
+    ));
+}

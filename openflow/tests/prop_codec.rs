@@ -387,6 +387,24 @@ proptest! {
     }
 
     #[test]
+    fn parsing_arbitrary_text_never_panics(s in "\\PC{0,80}", t in proptest::collection::vec(prop_oneof![
+        Just("ip"), Just("tcp"), Just("actions="), Just("ct("), Just(")"), Just(","), Just("="), Just(":"), Just("->"),
+        Just("NXM_NX_REG0["), Just("]"), Just(".."), Just("nat(dst="), Just("bucket="), Just("learn("), Just("0x"),
+        Just("ct_state=+"), Just("/"), Just("10.0.0.1"), Just("fd00::1"), Just("[fd00::1]:80"), Just("load:"),
+        Just("set_field:"), Just("resubmit("), Just("controller("), Just("exec("), Just("99999999999999999999999"),
+    ], 0..24)) {
+        let _ = s.parse::<Flow>();
+        let _ = s.parse::<Group>();
+        let joined: String = t.concat();
+        let _ = joined.parse::<Flow>();
+        let _ = format!("group_id=1,{joined}").parse::<Group>();
+        if let Ok(f) = joined.parse::<Flow>() {
+            let again: Flow = f.to_string().parse().map_err(|e| TestCaseError::fail(format!("{f}: {e}")))?;
+            prop_assert_eq!(again, f);
+        }
+    }
+
+    #[test]
     fn decoding_arbitrary_bytes_never_panics(b in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = Frame::decode(&b);
         let mut buf = BytesMut::from(&b[..]);
