@@ -168,3 +168,47 @@ pub(crate) fn key_value(s: &str) -> (&str, Option<&str>) {
 pub(crate) fn call<'a>(s: &'a str, name: &str) -> Option<&'a str> {
     s.strip_prefix(name)?.strip_prefix('(')?.strip_suffix(')')
 }
+
+impl std::fmt::Display for crate::oxm::Match {
+    /// The match as ovs-ofctl prints it (`ct_state=+new+trk,tcp,nw_dst=10.0.0.1`);
+    /// empty for the match-everything match.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&matchfmt::match_pieces(self).join(","))
+    }
+}
+
+impl std::fmt::Display for crate::action::Action {
+    /// The action as ovs-ofctl prints it (`resubmit(,10)`, `ct(commit,zone=5)`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        actions::fmt_action_list(&mut s, std::slice::from_ref(self), &TableNames::none());
+        f.write_str(&s)
+    }
+}
+
+impl std::fmt::Display for crate::action::Instruction {
+    /// The instruction as it appears after `actions=` (`goto_table:5`, `output:1,dec_ttl`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        actions::fmt_instructions(&mut s, std::slice::from_ref(self), &TableNames::none());
+        f.write_str(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Flow, Instruction};
+
+    #[test]
+    fn match_action_and_instruction_print_alone() {
+        let f: Flow = "table=3,priority=9,ct_state=+new+trk,tcp,tp_dst=80,actions=ct(commit,zone=5),goto_table:4"
+            .parse()
+            .unwrap();
+        assert_eq!(f.match_.to_string(), "ct_state=+new+trk,tcp,tp_dst=80");
+        assert_eq!(f.instructions[1].to_string(), "goto_table:4");
+        let Instruction::ApplyActions(a) = &f.instructions[0] else {
+            panic!()
+        };
+        assert_eq!(a[0].to_string(), "ct(commit,zone=5)");
+    }
+}
