@@ -26,6 +26,7 @@ pub enum CodecError {
 pub struct OfCodec;
 
 impl OfCodec {
+    /// A codec (it has no state).
     pub fn new() -> OfCodec {
         OfCodec
     }

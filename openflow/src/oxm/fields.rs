@@ -42,43 +42,81 @@ impl Field {
         Field::new(NXM_CLASS_1, field)
     }
 
+    /// `OXM_OF_IN_PORT`.
     pub const IN_PORT: Field = Field::basic(0);
+    /// `OXM_OF_IN_PHY_PORT`.
     pub const IN_PHY_PORT: Field = Field::basic(1);
+    /// `OXM_OF_METADATA`.
     pub const METADATA: Field = Field::basic(2);
+    /// `OXM_OF_ETH_DST`.
     pub const ETH_DST: Field = Field::basic(3);
+    /// `OXM_OF_ETH_SRC`.
     pub const ETH_SRC: Field = Field::basic(4);
+    /// `OXM_OF_ETH_TYPE`.
     pub const ETH_TYPE: Field = Field::basic(5);
+    /// `OXM_OF_VLAN_VID`.
     pub const VLAN_VID: Field = Field::basic(6);
+    /// `OXM_OF_VLAN_PCP`.
     pub const VLAN_PCP: Field = Field::basic(7);
+    /// `OXM_OF_IP_DSCP`.
     pub const IP_DSCP: Field = Field::basic(8);
+    /// `OXM_OF_IP_ECN`.
     pub const IP_ECN: Field = Field::basic(9);
+    /// `OXM_OF_IP_PROTO`.
     pub const IP_PROTO: Field = Field::basic(10);
+    /// `OXM_OF_IPV4_SRC`.
     pub const IPV4_SRC: Field = Field::basic(11);
+    /// `OXM_OF_IPV4_DST`.
     pub const IPV4_DST: Field = Field::basic(12);
+    /// `OXM_OF_TCP_SRC`.
     pub const TCP_SRC: Field = Field::basic(13);
+    /// `OXM_OF_TCP_DST`.
     pub const TCP_DST: Field = Field::basic(14);
+    /// `OXM_OF_UDP_SRC`.
     pub const UDP_SRC: Field = Field::basic(15);
+    /// `OXM_OF_UDP_DST`.
     pub const UDP_DST: Field = Field::basic(16);
+    /// `OXM_OF_SCTP_SRC`.
     pub const SCTP_SRC: Field = Field::basic(17);
+    /// `OXM_OF_SCTP_DST`.
     pub const SCTP_DST: Field = Field::basic(18);
+    /// `OXM_OF_ICMPV4_TYPE`.
     pub const ICMPV4_TYPE: Field = Field::basic(19);
+    /// `OXM_OF_ICMPV4_CODE`.
     pub const ICMPV4_CODE: Field = Field::basic(20);
+    /// `OXM_OF_ARP_OP`.
     pub const ARP_OP: Field = Field::basic(21);
+    /// `OXM_OF_ARP_SPA`.
     pub const ARP_SPA: Field = Field::basic(22);
+    /// `OXM_OF_ARP_TPA`.
     pub const ARP_TPA: Field = Field::basic(23);
+    /// `OXM_OF_ARP_SHA`.
     pub const ARP_SHA: Field = Field::basic(24);
+    /// `OXM_OF_ARP_THA`.
     pub const ARP_THA: Field = Field::basic(25);
+    /// `OXM_OF_IPV6_SRC`.
     pub const IPV6_SRC: Field = Field::basic(26);
+    /// `OXM_OF_IPV6_DST`.
     pub const IPV6_DST: Field = Field::basic(27);
+    /// `OXM_OF_IPV6_FLABEL`.
     pub const IPV6_FLABEL: Field = Field::basic(28);
+    /// `OXM_OF_ICMPV6_TYPE`.
     pub const ICMPV6_TYPE: Field = Field::basic(29);
+    /// `OXM_OF_ICMPV6_CODE`.
     pub const ICMPV6_CODE: Field = Field::basic(30);
+    /// `OXM_OF_IPV6_ND_TARGET`.
     pub const IPV6_ND_TARGET: Field = Field::basic(31);
+    /// `OXM_OF_IPV6_ND_SLL`.
     pub const IPV6_ND_SLL: Field = Field::basic(32);
+    /// `OXM_OF_IPV6_ND_TLL`.
     pub const IPV6_ND_TLL: Field = Field::basic(33);
+    /// `OXM_OF_MPLS_LABEL`.
     pub const MPLS_LABEL: Field = Field::basic(34);
+    /// `OXM_OF_MPLS_TC`.
     pub const MPLS_TC: Field = Field::basic(35);
+    /// `OXM_OF_MPLS_BOS`.
     pub const MPLS_BOS: Field = Field::basic(36);
+    /// `OXM_OF_TUNNEL_ID`.
     pub const TUNNEL_ID: Field = Field::basic(38);
 
     /// `NXM_NX_REG<n>`, n in 0..16.
@@ -89,21 +127,35 @@ impl Field {
     pub const fn xxreg(n: u8) -> Field {
         Field::nx(111 + n)
     }
+    /// `NXM_NX_TUN_IPV4_SRC`.
     pub const TUN_IPV4_SRC: Field = Field::nx(31);
+    /// `NXM_NX_TUN_IPV4_DST`.
     pub const TUN_IPV4_DST: Field = Field::nx(32);
+    /// `NXM_NX_PKT_MARK`.
     pub const PKT_MARK: Field = Field::nx(33);
     /// `conj_id`: the id of the matched conjunction.
     pub const CONJ_ID: Field = Field::nx(37);
+    /// `NXM_NX_CT_STATE`.
     pub const CT_STATE: Field = Field::nx(105);
+    /// `NXM_NX_CT_ZONE`.
     pub const CT_ZONE: Field = Field::nx(106);
+    /// `NXM_NX_CT_MARK`.
     pub const CT_MARK: Field = Field::nx(107);
+    /// `NXM_NX_CT_LABEL`.
     pub const CT_LABEL: Field = Field::nx(108);
+    /// `NXM_NX_CT_NW_PROTO`.
     pub const CT_NW_PROTO: Field = Field::nx(119);
+    /// `NXM_NX_CT_NW_SRC`.
     pub const CT_NW_SRC: Field = Field::nx(120);
+    /// `NXM_NX_CT_NW_DST`.
     pub const CT_NW_DST: Field = Field::nx(121);
+    /// `NXM_NX_CT_IPV6_SRC`.
     pub const CT_IPV6_SRC: Field = Field::nx(122);
+    /// `NXM_NX_CT_IPV6_DST`.
     pub const CT_IPV6_DST: Field = Field::nx(123);
+    /// `NXM_NX_CT_TP_SRC`.
     pub const CT_TP_SRC: Field = Field::nx(124);
+    /// `NXM_NX_CT_TP_DST`.
     pub const CT_TP_DST: Field = Field::nx(125);
 
     /// The table entry for this field, if this codec knows it.
