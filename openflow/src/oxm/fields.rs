@@ -116,6 +116,11 @@ impl Field {
     pub const MPLS_TC: Field = Field::basic(35);
     /// `OXM_OF_MPLS_BOS`.
     pub const MPLS_BOS: Field = Field::basic(36);
+    /// `NXM_NX_IP_TTL` (`nw_ttl`).
+    pub const NW_TTL: Field = Field::nx(29);
+    /// `NXM_OF_VLAN_TCI` (`vlan_tci`), the 802.1Q TCI as Open vSwitch keeps it;
+    /// mostly seen in actions (`move:NXM_OF_VLAN_TCI[0..11]->...`).
+    pub const VLAN_TCI: Field = Field::new(NXM_CLASS_0, 4);
     /// `OXM_OF_TUNNEL_ID`.
     pub const TUNNEL_ID: Field = Field::basic(38);
 
@@ -312,6 +317,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(Field::ETH_TYPE, "eth_type", "dl_type", ["dl_type"], 2, false, Hex, Prereq::None, nxm0(3), 2, "NXM_OF_ETH_TYPE"),
     f!(Field::VLAN_VID, "vlan_vid", "vlan_vid", [], 2, true, VlanVid, Prereq::None, "OXM_OF_VLAN_VID"),
     f!(Field::VLAN_PCP, "vlan_pcp", "dl_vlan_pcp", ["dl_vlan_pcp"], 1, false, Decimal, Prereq::Vlan, "OXM_OF_VLAN_PCP"),
+    f!(Field::VLAN_TCI, "vlan_tci", "vlan_tci", [], 2, true, Hex, Prereq::None, "NXM_OF_VLAN_TCI"),
     f!(Field::MPLS_TC, "mpls_tc", "mpls_tc", [], 1, false, Decimal, Prereq::Mpls, "OXM_OF_MPLS_TC"),
     f!(Field::MPLS_BOS, "mpls_bos", "mpls_bos", [], 1, false, Decimal, Prereq::Mpls, "OXM_OF_MPLS_BOS"),
     f!(Field::MPLS_LABEL, "mpls_label", "mpls_label", [], 4, false, Decimal, Prereq::Mpls, "OXM_OF_MPLS_LABEL"),
@@ -323,6 +329,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(Field::IP_PROTO, "nw_proto", "nw_proto", ["ip_proto"], 1, false, Decimal, Prereq::Ip, nxm0(6), 1, "NXM_OF_IP_PROTO"),
     f!(Field::IP_DSCP, "ip_dscp", "nw_tos", [], 1, false, Decimal, Prereq::Ip, "OXM_OF_IP_DSCP"),
     f!(Field::IP_ECN, "nw_ecn", "nw_ecn", ["ip_ecn"], 1, false, Decimal, Prereq::Ip, nxm1(28), 1, "NXM_NX_IP_ECN"),
+    f!(Field::NW_TTL, "nw_ttl", "nw_ttl", [], 1, false, Decimal, Prereq::Ip, "NXM_NX_IP_TTL"),
     f!(Field::TCP_SRC, "tcp_src", "tp_src", [], 2, true, Decimal, Prereq::IpProto(6), nxm0(9), 2, "NXM_OF_TCP_SRC"),
     f!(Field::TCP_DST, "tcp_dst", "tp_dst", [], 2, true, Decimal, Prereq::IpProto(6), nxm0(10), 2, "NXM_OF_TCP_DST"),
     f!(Field::UDP_SRC, "udp_src", "tp_src", [], 2, true, Decimal, Prereq::IpProto(17), nxm0(11), 2, "NXM_OF_UDP_SRC"),
