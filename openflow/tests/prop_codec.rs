@@ -28,6 +28,8 @@ fn tcp_fields() -> Vec<&'static openflow::oxm::FieldDef> {
         "tcp_dst",
         "tun_id",
         "tun_src",
+        "tcp_flags",
+        "nw_ttl",
         "tun_dst",
         "reg0",
         "reg1",

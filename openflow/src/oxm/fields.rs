@@ -116,6 +116,12 @@ impl Field {
     pub const MPLS_TC: Field = Field::basic(35);
     /// `OXM_OF_MPLS_BOS`.
     pub const MPLS_BOS: Field = Field::basic(36);
+    /// `ONFOXM_ET_TCP_FLAGS` (`tcp_flags`), an ONF experimenter field in OpenFlow 1.3.
+    pub const TCP_FLAGS: Field = Field {
+        class: OXM_CLASS_EXPERIMENTER,
+        field: 42,
+        experimenter: 0x4f4e_4600,
+    };
     /// `NXM_NX_IP_TTL` (`nw_ttl`).
     pub const NW_TTL: Field = Field::nx(29);
     /// `NXM_OF_VLAN_TCI` (`vlan_tci`), the 802.1Q TCI as Open vSwitch keeps it;
@@ -227,6 +233,8 @@ pub enum Format {
     Port,
     /// `ct_state` flags (`+trk+est-new`).
     CtState,
+    /// `tcp_flags` (`+syn-ack`).
+    TcpFlags,
     /// `vlan_vid`: 0x1000|vid.
     VlanVid,
     /// IPv6 flow label, printed as `0x%05x`.
@@ -336,6 +344,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(Field::UDP_DST, "udp_dst", "tp_dst", [], 2, true, Decimal, Prereq::IpProto(17), nxm0(12), 2, "NXM_OF_UDP_DST"),
     f!(Field::SCTP_SRC, "sctp_src", "tp_src", [], 2, true, Decimal, Prereq::IpProto(132), "OXM_OF_SCTP_SRC"),
     f!(Field::SCTP_DST, "sctp_dst", "tp_dst", [], 2, true, Decimal, Prereq::IpProto(132), "OXM_OF_SCTP_DST"),
+    f!(Field::TCP_FLAGS, "tcp_flags", "tcp_flags", [], 2, true, TcpFlags, Prereq::IpProto(6), nxm1(34), 2, "NXM_NX_TCP_FLAGS"),
     f!(Field::ICMPV4_TYPE, "icmp_type", "icmp_type", ["icmpv4_type"], 1, false, Decimal, Prereq::Icmp4, nxm0(13), 1, "NXM_OF_ICMP_TYPE"),
     f!(Field::ICMPV4_CODE, "icmp_code", "icmp_code", ["icmpv4_code"], 1, false, Decimal, Prereq::Icmp4, nxm0(14), 1, "NXM_OF_ICMP_CODE"),
     f!(Field::ICMPV6_TYPE, "icmpv6_type", "icmp_type", [], 1, false, Decimal, Prereq::Icmp6, nxm1(21), 1, "NXM_NX_ICMPV6_TYPE"),

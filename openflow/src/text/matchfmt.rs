@@ -130,6 +130,7 @@ pub(crate) fn match_pieces(m: &Match) -> Vec<String> {
         Field::UDP_DST,
         Field::SCTP_SRC,
         Field::SCTP_DST,
+        Field::TCP_FLAGS,
     ] {
         put(&mut out, m, f);
     }
