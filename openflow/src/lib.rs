@@ -27,7 +27,7 @@
 //!   GET/SET_CONFIG, PACKET_IN, PACKET_OUT, FLOW_MOD, GROUP_MOD, PORT_STATUS, BARRIER,
 //!   ROLE, MULTIPART (desc, flow, aggregate, table, port stats, port desc, group desc),
 //!   ONF bundle control/add (experimenter 0x4F4E4600, as OVS takes them in 1.3).
-//! - Match fields: the OXM basic fields and reg0-15, xxreg0-3, tun_src/dst, pkt_mark,
+//! - Match fields: the OXM basic fields and reg0-15, xxreg0-3, tun_src/dst, pkt_mark, nw_ttl, tcp_flags,
 //!   conj_id, ct_state/zone/mark/label, ct_nw_*/ct_ipv6_*/ct_tp_*; see [`oxm::FIELDS`].
 //! - Actions: output, group, set_field, push/pop_vlan, dec_ttl, and the Nicira
 //!   resubmit, load, move, output:REG, ct (commit, force, zone, table, alg, exec, nat),
