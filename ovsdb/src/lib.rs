@@ -55,7 +55,7 @@ mod schema;
 mod value;
 pub mod vswitch;
 
-pub use client::{Client, ClientConfig, ConnState, MonitorReceiver};
+pub use client::{Client, ClientConfig, ConnState, LockEvent, MonitorReceiver};
 pub use error::Error;
 pub use monitor::{
     apply_row_diff, MonitorKind, MonitorRequest, MonitorRequests, MonitorSelect, MonitorState,

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::client::{Client, ConnState};
 use crate::monitor::{MonitorRequest, MonitorRequests, RowUpdate, TableUpdates};
 use crate::value::{RowMap, Uuid, Value};
+use crate::Error;
 
 /// One row: its UUID and its columns (every monitored column is present).
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +168,12 @@ async fn feed(
         let _ = conn
             .wait_for(|s| matches!(s, ConnState::Connected { .. }))
             .await;
-        match client.monitor_cond(&db, requests.clone()).await {
+        let started = match client.monitor_cond_since(&db, requests.clone()).await {
+            // A server before OVS 2.12: plain monitor_cond.
+            Err(Error::Rpc { .. }) => client.monitor_cond(&db, requests.clone()).await,
+            r => r,
+        };
+        match started {
             Ok((initial, mut rx)) => {
                 apply(&store, &changed, initial);
                 while let Some(u) = rx.recv().await {

@@ -420,3 +420,102 @@ async fn garbage_from_the_peer_is_an_error_not_a_panic() {
         .unwrap_err();
     assert!(matches!(e, Error::Connect { .. }), "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_cond_since_reports_changes_and_a_fresh_state_after_restart() {
+    if !ovs_available() {
+        return;
+    }
+    let ovs = Ovs::db_only();
+    let client = Client::connect_with(&ovs.db_target(), quick())
+        .await
+        .unwrap();
+    let mut events = client.connection_events();
+    let reqs = MonitorRequests::from([(
+        "Bridge".to_owned(),
+        MonitorRequest::columns(&["name", "external_ids"]),
+    )]);
+    let (init, mut rx) = client.monitor_cond_since(DB, reqs).await.unwrap();
+    assert!(init.initial && init.tables["Bridge"].is_empty());
+    let name = unique_name("ts");
+    ovs.vsctl(&[
+        "--no-wait",
+        "add-br",
+        &name,
+        "--",
+        "set",
+        "Bridge",
+        &name,
+        "external_ids:a=1",
+    ]);
+    let u = next(&mut rx).await;
+    assert_eq!(bridge_names(&u), vec![name.clone()]);
+    ovs.vsctl(&["--no-wait", "set", "Bridge", &name, "external_ids:b=2"]);
+    let u = next(&mut rx).await;
+    let RowUpdate::Modify { new, .. } = u.tables["Bridge"].values().next().unwrap() else {
+        panic!("{u:?}")
+    };
+    assert_eq!(new["external_ids"].string_map_entries().len(), 2);
+
+    ovs.kill("ovsdb-server");
+    wait_state(&mut events, "disconnect", |s| {
+        !matches!(s, ConnState::Connected { .. })
+    })
+    .await;
+    restart_db(&ovs);
+    let u = next(&mut rx).await;
+    assert!(u.initial, "{u:?}");
+    assert_eq!(bridge_names(&u), vec![name]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_are_granted_stolen_and_asserted() {
+    if !ovs_available() {
+        return;
+    }
+    let ovs = Ovs::db_only();
+    let a = connect(&ovs).await;
+    let b = connect(&ovs).await;
+    let mut a_events = a.lock_events();
+    let mut b_events = b.lock_events();
+    let lock = unique_name("lk");
+    assert!(a.lock(&lock).await.unwrap());
+    assert!(!b.lock(&lock).await.unwrap());
+    let assert_op = || {
+        vec![
+            Op::Assert { lock: lock.clone() },
+            Op::Comment("guarded".into()),
+        ]
+    };
+    a.transact(DB, assert_op()).await.unwrap();
+    let e = b.transact(DB, assert_op()).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Transaction { op_index: 0, op: "assert", error, .. } if error == "not owner"),
+        "{e:?}"
+    );
+
+    // A session waiting for the lock must stop waiting before it may steal.
+    b.unlock(&lock).await.unwrap();
+    b.steal(&lock).await.unwrap();
+    // (ovsdb-server also sends `locked` for a lock granted at once; skip those.)
+    tokio::time::timeout(LONG, async {
+        while a_events.recv().await.unwrap() != ovsdb::LockEvent::Stolen(lock.clone()) {}
+    })
+    .await
+    .unwrap();
+    b.transact(DB, assert_op()).await.unwrap();
+    a.transact(DB, assert_op()).await.unwrap_err();
+    b.unlock(&lock).await.unwrap();
+    a.unlock(&lock).await.unwrap();
+    assert!(a.lock(&lock).await.unwrap());
+    a.transact(DB, assert_op()).await.unwrap();
+    // A server error on a lock call reads as the server said it.
+    let e = b.steal(&lock).await.and(b.steal(&lock).await).unwrap_err();
+    assert!(e.to_string().contains("must issue \"unlock\""), "{e}");
+    while let Ok(ev) = b_events.try_recv() {
+        assert!(
+            matches!(ev, ovsdb::LockEvent::Locked(_)),
+            "b never lost its lock: {ev:?}"
+        );
+    }
+}
