@@ -279,8 +279,11 @@ impl Client {
     }
 
     /// The connection state; changes on every connect and disconnect.
+    /// The current state counts as seen: `changed()` waits for the next change.
     pub fn connection_events(&self) -> watch::Receiver<ConnState> {
-        self.inner.state.clone()
+        let mut rx = self.inner.state.clone();
+        rx.mark_unchanged();
+        rx
     }
 
     fn disconnected(&self) -> Error {

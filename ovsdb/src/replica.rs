@@ -143,8 +143,11 @@ impl Replica {
 
     /// A counter that goes up on every applied update, including the full reload after a
     /// reconnect. 0 until the first state arrived.
+    /// The current value counts as seen: `changed()` waits for the next update.
     pub fn changed(&self) -> watch::Receiver<u64> {
-        self.changed.clone()
+        let mut rx = self.changed.clone();
+        rx.mark_unchanged();
+        rx
     }
 
     /// Waits until the first complete state has arrived.
