@@ -167,8 +167,9 @@ async fn works_over_tcp_and_answers_the_servers_echo() {
         return;
     }
     let ovs = Ovs::db_only();
-    // The server probes an idle client every second and drops it if unanswered.
-    let target = add_tcp_remote(&ovs, 1000);
+    // The server probes an idle client every 2 s and drops it if a probe goes
+    // unanswered for another 2 s.
+    let target = add_tcp_remote(&ovs, 2000);
     let cfg = ClientConfig {
         echo_interval: Duration::from_secs(3600),
         ..ClientConfig::default()
@@ -182,7 +183,7 @@ async fn works_over_tcp_and_answers_the_servers_echo() {
         .any(|l| l == name));
     // Idle for several of the server's probe intervals: we must still be on the
     // first connection, because we answered its echo requests.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     client.echo().await.unwrap();
     assert_eq!(
         *client.connection_events().borrow(),
