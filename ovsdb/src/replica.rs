@@ -1,6 +1,7 @@
 //! A monitor-fed, in-memory copy of some tables, so callers read switch state without a
 //! round trip.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -52,6 +53,23 @@ type Tables = BTreeMap<String, BTreeMap<Uuid, RowMap>>;
 
 /// A live copy of the chosen tables and columns of one database. Cheap to clone; the
 /// feeding task stops when the last clone is dropped.
+///
+/// ```no_run
+/// # async fn demo(client: ovsdb::Client) {
+/// let replica = ovsdb::Replica::start(&client, "Open_vSwitch", &[
+///     ("Bridge", &["name", "ports"]),
+///     ("Interface", &["name", "ofport", "external_ids"]),
+/// ]);
+/// replica.ready().await;
+/// let mut changed = replica.changed();
+/// loop {
+///     for iface in replica.rows("Interface") {
+///         println!("{} {:?}", iface.get_str("name").unwrap_or(""), iface.get_i64("ofport"));
+///     }
+///     if changed.changed().await.is_err() { break; }
+/// }
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Replica {
     tables: Arc<RwLock<Tables>>,
@@ -78,8 +96,8 @@ impl Replica {
     /// Starts replicating `tables` (name, columns; an empty column list means all
     /// columns) of `db`. Returns at once; the copy fills when the monitor's first reply
     /// arrives (see [`Replica::ready`]) and is replaced after every reconnect. Needs a
-    /// tokio runtime.
-    pub fn start(client: &Client, db: &str, tables: &[(&str, &[&str])]) -> Replica {
+    /// tokio runtime. Takes the client by reference or by value.
+    pub fn start(client: impl Borrow<Client>, db: &str, tables: &[(&str, &[&str])]) -> Replica {
         let requests: MonitorRequests = tables
             .iter()
             .map(|(t, cols)| {
@@ -94,7 +112,7 @@ impl Replica {
         let store = Arc::new(RwLock::new(Tables::new()));
         let (changed_tx, changed_rx) = watch::channel(0u64);
         let task = tokio::spawn(feed(
-            client.clone(),
+            client.borrow().clone(),
             db.to_owned(),
             requests,
             store.clone(),
