@@ -520,3 +520,69 @@ async fn locks_are_granted_stolen_and_asserted() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_client_waits_for_a_server_that_comes_up_later() {
+    if !ovs_available() {
+        return;
+    }
+    let ovs = Ovs::db_only();
+    ovs.kill("ovsdb-server");
+    let client = Client::start(&ovs.db_target(), quick()).unwrap();
+    let mut events = client.connection_events();
+    // Nobody there yet: calls fail at once, the client keeps trying.
+    let e = tokio::time::timeout(LONG, client.echo())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Disconnected { target } if *target == ovs.db_target()),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("not connected"), "{e}");
+    wait_state(&mut events, "a failed attempt", |s| {
+        matches!(s, ConnState::Disconnected { .. })
+    })
+    .await;
+    restart_db(&ovs);
+    wait_state(&mut events, "connected", |s| {
+        *s == ConnState::Connected { generation: 1 }
+    })
+    .await;
+    assert!(client.list_dbs().await.unwrap().contains(&DB.to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_handle_closes_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fake.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let client = Client::connect(&format!("unix:{}", path.display()))
+        .await
+        .unwrap();
+    let (mut server_side, _) = listener.accept().await.unwrap();
+    let clone = client.clone();
+    drop(client);
+    // Still open while a clone lives: the server's echo is answered.
+    server_side
+        .write_all(br#"{"id":"echo","method":"echo","params":["hi"]}"#)
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 256];
+    let n = tokio::time::timeout(LONG, server_side.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+    assert_eq!(
+        reply,
+        serde_json::json!({"id": "echo", "result": ["hi"], "error": null})
+    );
+    drop(clone);
+    let n = tokio::time::timeout(LONG, server_side.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "connection closed after the last handle went away");
+}
