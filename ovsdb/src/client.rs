@@ -569,7 +569,7 @@ impl Connection {
                         }));
                         return;
                     }
-                    e.to_string()
+                    format!("connect failed: {e}")
                 }
             };
             self.state.send_replace(ConnState::Disconnected { reason });
@@ -697,7 +697,7 @@ impl Connection {
         for id in ids {
             if let Some(bytes) = self.monitor_request(&id, None) {
                 if let Err(e) = wr.write_all(&bytes).await {
-                    return End::Broken(e.to_string());
+                    return End::Broken(format!("write failed: {e}"));
                 }
             }
         }
@@ -738,7 +738,7 @@ impl Connection {
             };
             if let Some(bytes) = out {
                 if let Err(e) = wr.write_all(&bytes).await {
-                    return End::Broken(e.to_string());
+                    return End::Broken(format!("write failed: {e}"));
                 }
             }
         }
