@@ -3,7 +3,7 @@
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -74,6 +74,7 @@ type Tables = BTreeMap<String, BTreeMap<Uuid, RowMap>>;
 pub struct Replica {
     tables: Arc<RwLock<Tables>>,
     changed: watch::Receiver<u64>,
+    last_error: Arc<Mutex<Option<String>>>,
     _task: Arc<AbortOnDrop>,
 }
 
@@ -111,16 +112,19 @@ impl Replica {
             .collect();
         let store = Arc::new(RwLock::new(Tables::new()));
         let (changed_tx, changed_rx) = watch::channel(0u64);
+        let last_error = Arc::new(Mutex::new(None));
         let task = tokio::spawn(feed(
             client.borrow().clone(),
             db.to_owned(),
             requests,
             store.clone(),
             changed_tx,
+            last_error.clone(),
         ));
         Replica {
             tables: store,
             changed: changed_rx,
+            last_error,
             _task: Arc::new(AbortOnDrop(task)),
         }
     }
@@ -168,6 +172,13 @@ impl Replica {
         rx
     }
 
+    /// Why the replica could not start its monitor the last time it tried (e.g. a table
+    /// or column the server does not have), or `None` while it is fine or merely
+    /// waiting for a connection. It keeps retrying either way.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().expect("replica error lock").clone()
+    }
+
     /// Waits until the first complete state has arrived.
     pub async fn ready(&self) {
         let mut rx = self.changed.clone();
@@ -181,6 +192,7 @@ async fn feed(
     requests: MonitorRequests,
     store: Arc<RwLock<Tables>>,
     changed: watch::Sender<u64>,
+    last_error: Arc<Mutex<Option<String>>>,
 ) {
     let mut conn = client.connection_events();
     loop {
@@ -196,14 +208,18 @@ async fn feed(
         };
         match started {
             Ok((initial, mut rx)) => {
+                *last_error.lock().expect("replica error lock") = None;
                 apply(&store, &changed, initial);
                 while let Some(u) = rx.recv().await {
                     apply(&store, &changed, u);
                 }
             }
-            Err(_) => {
+            Err(e) => {
                 // Disconnected meanwhile, or the server refused (e.g. unknown table):
                 // try again after the next state change or a pause.
+                if !matches!(e, Error::Disconnected { .. }) {
+                    *last_error.lock().expect("replica error lock") = Some(e.to_string());
+                }
                 let _ = tokio::time::timeout(Duration::from_secs(1), conn.changed()).await;
             }
         }

@@ -586,3 +586,25 @@ async fn dropping_the_last_handle_closes_the_connection() {
         .unwrap();
     assert_eq!(n, 0, "connection closed after the last handle went away");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_of_a_missing_table_says_why_it_is_empty() {
+    if !ovs_available() {
+        return;
+    }
+    let ovs = Ovs::db_only();
+    let client = connect(&ovs).await;
+    let replica = Replica::start(client, DB, &[("Bridge", &["name"]), ("Brigde", &[])]);
+    let why = tokio::time::timeout(LONG, async {
+        loop {
+            if let Some(e) = replica.last_error() {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(why.contains("Brigde"), "{why}");
+    assert_eq!(*replica.changed().borrow(), 0);
+}
