@@ -12,6 +12,10 @@ have nft || need+=(nftables)
 have iptables || need+=(iptables)
 have curl || need+=(curl)
 have nc || need+=(netcat-openbsd)
+# deploy/lab.sh: the demo service's HTTP responder, sysctl inside namespaces, tables.
+have socat || need+=(socat)
+have sysctl || need+=(procps)
+have column || need+=(bsdextrautils)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -14,8 +14,8 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::types::{
-    Cluster, ErrorBody, FlowEntry, FlowQuery, Health, NewNode, NewPod, Node, NodeName, NodeView,
-    Pod, PodName, PodStatus,
+    BackendPods, Cluster, ErrorBody, FlowEntry, FlowQuery, Health, NewNode, NewPod, NewService,
+    Node, NodeName, NodeView, Pod, PodName, PodStatus, Service, ServiceName,
 };
 
 /// Largest answer body the client accepts (a full flow dump of a big node fits easily).
@@ -211,6 +211,59 @@ impl Client {
     pub async fn set_pod_status(&self, name: &PodName, status: &PodStatus) -> Result<(), Error> {
         let path = format!("/v1/pods/{name}/status");
         self.call_empty(Method::PUT, &path, Some(status)).await
+    }
+
+    /// `POST /v1/services`: stores the service and allocates its id, ClusterIP and node port.
+    pub async fn add_service(&self, service: &NewService) -> Result<Service, Error> {
+        self.call(Method::POST, "/v1/services", Some(service)).await
+    }
+
+    /// `GET /v1/services`.
+    pub async fn services(&self) -> Result<Vec<Service>, Error> {
+        self.get("/v1/services").await
+    }
+
+    /// `GET /v1/services/{name}`.
+    pub async fn service(&self, name: &ServiceName) -> Result<Service, Error> {
+        self.get(&format!("/v1/services/{name}")).await
+    }
+
+    /// `DELETE /v1/services/{name}`.
+    pub async fn remove_service(&self, name: &ServiceName) -> Result<(), Error> {
+        self.call_empty(Method::DELETE, &format!("/v1/services/{name}"), None::<&()>)
+            .await
+    }
+
+    /// `POST /v1/services/{name}/backends`: adds `pods` (pods already there stay once).
+    pub async fn add_backends(
+        &self,
+        name: &ServiceName,
+        pods: &[PodName],
+    ) -> Result<Service, Error> {
+        self.backends(Method::POST, name, pods).await
+    }
+
+    /// `DELETE /v1/services/{name}/backends`: removes `pods` (pods that are not backends are
+    /// ignored).
+    pub async fn remove_backends(
+        &self,
+        name: &ServiceName,
+        pods: &[PodName],
+    ) -> Result<Service, Error> {
+        self.backends(Method::DELETE, name, pods).await
+    }
+
+    async fn backends(
+        &self,
+        method: Method,
+        name: &ServiceName,
+        pods: &[PodName],
+    ) -> Result<Service, Error> {
+        let body = BackendPods {
+            pods: pods.to_vec(),
+        };
+        let path = format!("/v1/services/{name}/backends");
+        self.call(method, &path, Some(&body)).await
     }
 
     /// `GET /v1/watch/nodes/{name}?since=REV&timeout=SECS`: returns as soon as the revision is

@@ -12,7 +12,7 @@ use crate::net::{Ipv4Cidr, MacAddr};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {kind} name {name:?}: {reason}")]
 pub struct NameError {
-    /// `node` or `pod`.
+    /// `node`, `pod` or `service`.
     pub kind: &'static str,
     /// The refused text.
     pub name: String,
@@ -111,6 +111,11 @@ name_type!(
     /// A pod's name, validated.
     PodName,
     "pod"
+);
+name_type!(
+    /// A service's name, validated.
+    ServiceName,
+    "service"
 );
 
 /// `GET /v1/health`.
@@ -348,6 +353,215 @@ pub struct Pod {
     pub status: PodStatus,
 }
 
+/// The transport protocol a service forwards.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP (IP protocol 6).
+    #[default]
+    Tcp,
+    /// UDP (IP protocol 17).
+    Udp,
+}
+
+impl Protocol {
+    /// The JSON and command-line form: `tcp` or `udp`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+
+    /// The IP protocol number (`nw_proto`): 6 or 17.
+    pub fn ip_proto(&self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
+            other => Err(format!("unknown protocol {other:?}: expected tcp or udp")),
+        }
+    }
+}
+
+/// How a service is published.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ServiceType {
+    /// Only on its ClusterIP, from pods and hosts.
+    #[serde(rename = "ClusterIP")]
+    ClusterIp,
+    /// On its ClusterIP and on every node's IP at its node port.
+    #[default]
+    NodePort,
+}
+
+impl ServiceType {
+    /// The JSON and command-line form: `ClusterIP` or `NodePort`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ServiceType::ClusterIp => "ClusterIP",
+            ServiceType::NodePort => "NodePort",
+        }
+    }
+}
+
+impl fmt::Display for ServiceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ServiceType {
+    type Err = String;
+    /// `ClusterIP` or `NodePort`, in any letter case.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "clusterip" => Ok(ServiceType::ClusterIp),
+            "nodeport" => Ok(ServiceType::NodePort),
+            _ => Err(format!(
+                "unknown service type {s:?}: expected NodePort or ClusterIP"
+            )),
+        }
+    }
+}
+
+/// A service's small, stable number (1..=0xFFFFF): unique among the services that exist and
+/// kept for the service's lifetime. The data plane puts it into OpenFlow group ids and cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ServiceId(pub u32);
+
+impl ServiceId {
+    /// The lowest id.
+    pub const MIN: ServiceId = ServiceId(1);
+    /// The highest id (20 bits).
+    pub const MAX: ServiceId = ServiceId(0xF_FFFF);
+
+    /// The number.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// Whether the id is in `MIN..=MAX`.
+    pub fn is_valid(self) -> bool {
+        (Self::MIN..=Self::MAX).contains(&self)
+    }
+}
+
+impl fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+fn is_nodeport(t: &ServiceType) -> bool {
+    *t == ServiceType::NodePort
+}
+
+/// `POST /v1/services` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewService {
+    /// The service's name.
+    pub name: ServiceName,
+    /// `tcp` when absent.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// The port on the ClusterIP (1..=65535).
+    pub port: u16,
+    /// The port on the backend pods; `port` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<u16>,
+    /// NodePort services only: the port on every node's IP (30000..=32767); a free one is
+    /// allocated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_port: Option<u16>,
+    /// `NodePort` when absent.
+    #[serde(default, rename = "type", skip_serializing_if = "is_nodeport")]
+    pub service_type: ServiceType,
+    /// The pods that serve it (each must exist); none when absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<PodName>,
+}
+
+impl NewService {
+    /// A TCP NodePort service on `port` with no backends; set the other fields as needed.
+    pub fn new(name: ServiceName, port: u16) -> Self {
+        NewService {
+            name,
+            protocol: Protocol::Tcp,
+            port,
+            target_port: None,
+            node_port: None,
+            service_type: ServiceType::NodePort,
+            backends: Vec::new(),
+        }
+    }
+}
+
+/// One backend of a service: a pod, where it runs, and where connections go.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Backend {
+    /// The pod.
+    pub pod: PodName,
+    /// The node it runs on.
+    pub node: NodeName,
+    /// The pod's IP.
+    pub ip: Ipv4Addr,
+    /// The service's target port.
+    pub port: u16,
+}
+
+/// A service as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// The service's name.
+    pub name: ServiceName,
+    /// Its stable number (OpenFlow group ids and cookies).
+    pub id: ServiceId,
+    /// `tcp` or `udp`.
+    pub protocol: Protocol,
+    /// `NodePort` or `ClusterIP`.
+    #[serde(rename = "type")]
+    pub service_type: ServiceType,
+    /// The port on the ClusterIP.
+    pub port: u16,
+    /// The port on the backends.
+    pub target_port: u16,
+    /// Allocated from the cluster's service CIDR.
+    pub cluster_ip: Ipv4Addr,
+    /// NodePort services: the port on every node's IP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_port: Option<u16>,
+    /// The backends, by pod name.
+    pub backends: Vec<Backend>,
+}
+
+/// `POST` and `DELETE /v1/services/{name}/backends` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendPods {
+    /// The pods to add or remove.
+    pub pods: Vec<PodName>,
+}
+
 /// `GET /v1/watch/nodes/{name}`: everything an agent needs for its node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeView {
@@ -404,7 +618,8 @@ pub struct FlowQuery {
     pub bridge: Option<String>,
     /// Only this table.
     pub table: Option<TableSelector>,
-    /// Only flows whose cookie names this owner (a node, pod or service name).
+    /// Only flows whose cookie names this owner (a node, pod or service name; a plain string,
+    /// passed on as given).
     pub owner: Option<String>,
 }
 
@@ -486,6 +701,70 @@ mod tests {
             serde_json::from_str(r#"{"name":"n1","ip":"192.168.56.11","datapath":"system"}"#)
                 .unwrap();
         assert_eq!(n.datapath, Some(Datapath::System));
+    }
+
+    #[test]
+    fn service_json_matches_the_api_doc() {
+        let minimal: NewService = serde_json::from_str(r#"{"name":"web","port":80}"#).unwrap();
+        assert_eq!(minimal, NewService::new("web".parse().unwrap(), 80));
+        assert_eq!(
+            serde_json::to_value(&minimal).unwrap(),
+            serde_json::json!({"name":"web","protocol":"tcp","port":80})
+        );
+        let full: NewService = serde_json::from_str(
+            r#"{"name":"dns","protocol":"udp","port":53,"target_port":5353,"type":"ClusterIP",
+                "backends":["a","b"]}"#,
+        )
+        .unwrap();
+        assert_eq!(full.service_type, ServiceType::ClusterIp);
+        assert_eq!(
+            (full.protocol, full.target_port),
+            (Protocol::Udp, Some(5353))
+        );
+        for bad in [
+            r#"{"name":"web","port":80,"protocol":"sctp"}"#,
+            r#"{"name":"web","port":80,"type":"LoadBalancer"}"#,
+            r#"{"name":"web","port":70000}"#,
+            r#"{"name":"Web","port":80}"#,
+            r#"{"name":"web","port":80,"backends":["A"]}"#,
+            r#"{"name":"web","port":80,"nodeport":30000}"#,
+        ] {
+            assert!(serde_json::from_str::<NewService>(bad).is_err(), "{bad}");
+        }
+        let svc = Service {
+            name: "web".parse().unwrap(),
+            id: ServiceId(7),
+            protocol: Protocol::Tcp,
+            service_type: ServiceType::NodePort,
+            port: 80,
+            target_port: 8080,
+            cluster_ip: Ipv4Addr::new(10, 96, 0, 2),
+            node_port: Some(30080),
+            backends: vec![Backend {
+                pod: "web-1".parse().unwrap(),
+                node: "n1".parse().unwrap(),
+                ip: Ipv4Addr::new(10, 244, 1, 3),
+                port: 8080,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(&svc).unwrap(),
+            serde_json::json!({"name":"web","id":7,"protocol":"tcp","type":"NodePort","port":80,
+                "target_port":8080,"cluster_ip":"10.96.0.2","node_port":30080,
+                "backends":[{"pod":"web-1","node":"n1","ip":"10.244.1.3","port":8080}]})
+        );
+        assert_eq!(
+            "clusterip".parse::<ServiceType>(),
+            Ok(ServiceType::ClusterIp)
+        );
+        assert_eq!("NodePort".parse::<ServiceType>(), Ok(ServiceType::NodePort));
+        assert!("udp".parse::<Protocol>().is_ok() && "UDP".parse::<Protocol>().is_err());
+        assert_eq!(
+            (Protocol::Tcp.ip_proto(), Protocol::Udp.ip_proto()),
+            (6, 17)
+        );
+        assert!(ServiceId::MAX.is_valid() && !ServiceId(0).is_valid());
+        assert!(!ServiceId(0x10_0000).is_valid());
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //! read. Addresses that follow from others (node subnet, router and `yard0` addresses, MACs) are
 //! derived here, never stored, so they cannot disagree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
-use switchyard_api::{Cluster, Datapath, Ipv4Cidr, MacAddr, Node, NodeStatus, Pod, PodStatus};
+use switchyard_api::{
+    Backend, Cluster, Datapath, Ipv4Cidr, MacAddr, Node, NodeStatus, Pod, PodStatus, Protocol,
+    Service, ServiceType,
+};
 
-pub use switchyard_api::{NodeName, PodName};
+pub use switchyard_api::{NodeName, PodName, ServiceId, ServiceName};
 
 use crate::{config, ipam};
 
@@ -41,6 +44,35 @@ pub struct PodSpec {
     pub netns: String,
 }
 
+/// A service as stored. Its backends are pod names; [`ClusterModel::backends_of`] resolves
+/// them to addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    /// The service's name.
+    pub name: ServiceName,
+    /// Its stable number (1..=0xFFFFF), unique among the services; the data plane's group ids
+    /// and cookies carry it.
+    pub id: ServiceId,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// NodePort or ClusterIP.
+    #[serde(rename = "type")]
+    pub service_type: ServiceType,
+    /// The port on the ClusterIP (≥ 1).
+    pub port: u16,
+    /// The port on the backends (≥ 1).
+    pub target_port: u16,
+    /// From the service CIDR, unique.
+    pub cluster_ip: Ipv4Addr,
+    /// NodePort services only: the port on every node's IP, unique cluster-wide, in
+    /// [`ipam::NODE_PORTS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_port: Option<u16>,
+    /// The pods that serve it; each exists (removing a pod removes it here too).
+    #[serde(default)]
+    pub backends: BTreeSet<PodName>,
+}
+
 /// The addresses a node's subnet defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeAddrs {
@@ -66,6 +98,8 @@ pub struct ClusterModel {
     pub nodes: BTreeMap<NodeName, NodeSpec>,
     /// Pods by name.
     pub pods: BTreeMap<PodName, PodSpec>,
+    /// Services by name.
+    pub services: BTreeMap<ServiceName, ServiceSpec>,
 }
 
 impl ClusterModel {
@@ -76,6 +110,7 @@ impl ClusterModel {
             cluster,
             nodes: BTreeMap::new(),
             pods: BTreeMap::new(),
+            services: BTreeMap::new(),
         }
     }
 
@@ -181,7 +216,127 @@ impl ClusterModel {
                 return Err(format!("pods {other} and {name} share IP {}", pod.ip));
             }
         }
+        self.check_services()
+    }
+
+    fn check_services(&self) -> Result<(), String> {
+        let mut ids = BTreeMap::new();
+        let mut cluster_ips = BTreeMap::new();
+        let mut node_ports = BTreeMap::new();
+        for (name, svc) in &self.services {
+            if &svc.name != name {
+                return Err(format!("service {} is filed under {name}", svc.name));
+            }
+            if !svc.id.is_valid() {
+                return Err(format!(
+                    "service {name}: id {} is outside {}..={}",
+                    svc.id,
+                    ServiceId::MIN,
+                    ServiceId::MAX
+                ));
+            }
+            if let Some(other) = ids.insert(svc.id, name) {
+                return Err(format!("services {other} and {name} share id {}", svc.id));
+            }
+            if let Some(problem) = service_ports_problem(svc.port, svc.target_port) {
+                return Err(format!("service {name}: {problem}"));
+            }
+            if !ipam::is_cluster_ip(&self.cluster.service_cidr, svc.cluster_ip) {
+                return Err(format!(
+                    "service {name}: {} is not a ClusterIP of the service CIDR {}",
+                    svc.cluster_ip, self.cluster.service_cidr
+                ));
+            }
+            if let Some(other) = cluster_ips.insert(svc.cluster_ip, name) {
+                return Err(format!(
+                    "services {other} and {name} share ClusterIP {}",
+                    svc.cluster_ip
+                ));
+            }
+            match (svc.service_type, svc.node_port) {
+                (ServiceType::NodePort, Some(port)) => {
+                    if !ipam::NODE_PORTS.contains(&port) {
+                        return Err(format!(
+                            "service {name}: node port {port} is outside {}",
+                            ipam::node_port_range()
+                        ));
+                    }
+                    if let Some(other) = node_ports.insert(port, name) {
+                        return Err(format!(
+                            "services {other} and {name} share node port {port}"
+                        ));
+                    }
+                }
+                (ServiceType::NodePort, None) => {
+                    return Err(format!(
+                        "service {name}: NodePort service without a node port"
+                    ))
+                }
+                (ServiceType::ClusterIp, Some(port)) => {
+                    return Err(format!(
+                        "service {name}: ClusterIP service with node port {port}"
+                    ))
+                }
+                (ServiceType::ClusterIp, None) => {}
+            }
+            if let Some(pod) = svc.backends.iter().find(|p| !self.pods.contains_key(*p)) {
+                return Err(format!("service {name}: backend pod {pod} does not exist"));
+            }
+        }
         Ok(())
+    }
+
+    /// The backends of `service`, resolved: each pod with its node, IP and the service's
+    /// target port, in pod-name order. This is what the data plane programs.
+    pub fn backends_of(&self, service: &ServiceSpec) -> Vec<Backend> {
+        service
+            .backends
+            .iter()
+            .filter_map(|name| self.pods.get(name))
+            .map(|pod| Backend {
+                pod: pod.name.clone(),
+                node: pod.node.clone(),
+                ip: pod.ip,
+                port: service.target_port,
+            })
+            .collect()
+    }
+
+    /// Every service with its resolved backends ([`backends_of`](Self::backends_of)), by name.
+    pub fn service_backends(&self) -> impl Iterator<Item = (&ServiceSpec, Vec<Backend>)> + '_ {
+        self.services
+            .values()
+            .map(move |svc| (svc, self.backends_of(svc)))
+    }
+
+    /// The service with this id (e.g. read back from a cookie or group id).
+    pub fn service_by_id(&self, id: ServiceId) -> Option<&ServiceSpec> {
+        self.services.values().find(|s| s.id == id)
+    }
+
+    /// The services that have `pod` as a backend.
+    pub fn services_of<'a>(
+        &'a self,
+        pod: &'a PodName,
+    ) -> impl Iterator<Item = &'a ServiceSpec> + 'a {
+        self.services
+            .values()
+            .filter(move |s| s.backends.contains(pod))
+    }
+
+    /// `service` in API form.
+    pub fn api_service(&self, service: &ServiceSpec) -> Service {
+        Service {
+            name: service.name.clone(),
+            id: service.id,
+            protocol: service.protocol,
+            service_type: service.service_type,
+            port: service.port,
+            target_port: service.target_port,
+            cluster_ip: service.cluster_ip,
+            node_port: service.node_port,
+            backends: self.backends_of(service),
+        }
     }
 
     /// `node` in API form with `status`.
@@ -217,4 +372,18 @@ impl ClusterModel {
             status,
         })
     }
+}
+
+/// Why `port`/`target_port` cannot be a service's ports, if they cannot (0 is no port).
+pub fn service_ports_problem(port: u16, target_port: u16) -> Option<String> {
+    if port == 0 {
+        return Some("port 0 is not a port; use 1..=65535".into());
+    }
+    if target_port == 0 {
+        return Some(
+            "target_port 0 is not a port; use 1..=65535 (or leave it out: it defaults to port)"
+                .into(),
+        );
+    }
+    None
 }

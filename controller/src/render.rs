@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use switchyard_api::{Cluster, FlowEntry, Health, Node, NodeStatus, Pod};
+use switchyard_api::{Cluster, FlowEntry, Health, Node, NodeStatus, Pod, Service};
 
 /// `e` followed by its sources, `: `-separated (what a person reads, and the API's messages).
 pub fn error_chain(e: &dyn std::error::Error) -> String {
@@ -191,6 +191,69 @@ pub fn pod_detail(p: &Pod) -> String {
     ])
 }
 
+/// `80`, or `80->8080` when the target port differs.
+fn service_port(s: &Service) -> String {
+    if s.port == s.target_port {
+        s.port.to_string()
+    } else {
+        format!("{}->{}", s.port, s.target_port)
+    }
+}
+
+/// `yardctl service list`.
+pub fn services_table(services: &[Service]) -> String {
+    let mut t = Table::new(&[
+        "NAME",
+        "TYPE",
+        "CLUSTER-IP",
+        "PORT",
+        "NODEPORT",
+        "PROTO",
+        "BACKENDS",
+    ]);
+    for s in services {
+        t.row(vec![
+            s.name.to_string(),
+            s.service_type.to_string(),
+            s.cluster_ip.to_string(),
+            service_port(s),
+            or_dash(s.node_port),
+            s.protocol.to_string(),
+            s.backends.len().to_string(),
+        ]);
+    }
+    t.render()
+}
+
+/// `yardctl service show`: the service, then one row per backend.
+pub fn service_detail(s: &Service) -> String {
+    let mut out = fields(&[
+        ("name", s.name.to_string()),
+        ("id", s.id.to_string()),
+        ("type", s.service_type.to_string()),
+        ("protocol", s.protocol.to_string()),
+        ("cluster ip", s.cluster_ip.to_string()),
+        ("port", s.port.to_string()),
+        ("target port", s.target_port.to_string()),
+        ("node port", or_dash(s.node_port)),
+        ("backends", s.backends.len().to_string()),
+    ]);
+    if !s.backends.is_empty() {
+        let mut t = Table::new(&["POD", "NODE", "IP", "PORT"]);
+        for b in &s.backends {
+            t.row(vec![
+                b.pod.to_string(),
+                b.node.to_string(),
+                b.ip.to_string(),
+                b.port.to_string(),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&t.render());
+    }
+    out
+}
+
 /// `yardctl flows`: one flow per line in ovs-ofctl syntax, with its owner as a trailing comment.
 pub fn flows_text(flows: &[FlowEntry]) -> String {
     let mut out = String::new();
@@ -211,6 +274,7 @@ pub fn status_text(
     cluster: &Cluster,
     nodes: &[Node],
     pods: &[Pod],
+    services: &[Service],
 ) -> String {
     let mut out = fields(&[
         (
@@ -230,6 +294,7 @@ pub fn status_text(
         ),
         ("nodes", nodes.len().to_string()),
         ("pods", pods.len().to_string()),
+        ("services", services.len().to_string()),
     ]);
     if !nodes.is_empty() {
         let counts = pod_counts(pods);

@@ -21,8 +21,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use switchyard_api::{
-    ErrorBody, FlowEntry, FlowQuery, Health, NewNode, NewPod, NodeName, PodName, PodStatus,
-    TableSelector,
+    BackendPods, ErrorBody, FlowEntry, FlowQuery, Health, NewNode, NewPod, NewService, NodeName,
+    PodName, PodStatus, Service, ServiceName, TableSelector,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -122,9 +122,12 @@ impl ApiError {
 impl From<StateError> for ApiError {
     fn from(e: StateError) -> Self {
         let status = match &e {
-            StateError::NotFound { .. } => StatusCode::NOT_FOUND,
+            StateError::NotFound { .. } | StateError::UnknownBackend { .. } => {
+                StatusCode::NOT_FOUND
+            }
             StateError::Exists { .. }
             | StateError::DuplicateIp { .. }
+            | StateError::NodePortInUse { .. }
             | StateError::NodeHasPods { .. }
             | StateError::Ipam(_) => StatusCode::CONFLICT,
             StateError::Invalid { .. } | StateError::Config(_) => StatusCode::BAD_REQUEST,
@@ -203,9 +206,19 @@ fn router_with_shutdown(
         .route("/v1/pods", post(add_pod).get(list_pods))
         .route("/v1/pods/{name}", get(get_pod).delete(remove_pod))
         .route("/v1/pods/{name}/status", put(set_pod_status))
+        .route("/v1/services", post(add_service).get(list_services))
+        .route(
+            "/v1/services/{name}",
+            get(get_service).delete(remove_service),
+        )
+        .route(
+            "/v1/services/{name}/backends",
+            post(add_backends).delete(remove_backends),
+        )
         .route("/v1/watch/nodes/{name}", get(watch_node))
         .route("/v1/flows/{node}", get(flows_of))
         .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .with_state(App {
             state,
             flows,
@@ -220,6 +233,17 @@ async fn no_route(req: Request) -> ApiError {
             "no endpoint {} {}; see docs/API.md for the v1 API",
             req.method(),
             req.uri().path()
+        ),
+    )
+}
+
+async fn wrong_method(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {}; see docs/API.md for the v1 API",
+            req.uri().path(),
+            req.method()
         ),
     )
 }
@@ -321,6 +345,54 @@ async fn set_pod_status(
     let (Path(name), Json(status)) = (name?, body?);
     app.state.set_pod_status(&name, status)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn add_service(
+    State(app): State<App>,
+    body: Result<Json<NewService>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(req) = body?;
+    let service = app.state.add_service(req).await?;
+    Ok((StatusCode::CREATED, Json(service)))
+}
+
+async fn list_services(State(app): State<App>) -> Json<Vec<Service>> {
+    Json(app.state.services())
+}
+
+async fn get_service(
+    State(app): State<App>,
+    name: Result<Path<ServiceName>, PathRejection>,
+) -> ApiResult<Json<Service>> {
+    let Path(name) = name?;
+    Ok(Json(app.state.service(&name)?))
+}
+
+async fn remove_service(
+    State(app): State<App>,
+    name: Result<Path<ServiceName>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let Path(name) = name?;
+    app.state.remove_service(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn add_backends(
+    State(app): State<App>,
+    name: Result<Path<ServiceName>, PathRejection>,
+    body: Result<Json<BackendPods>, JsonRejection>,
+) -> ApiResult<Json<Service>> {
+    let (Path(name), Json(req)) = (name?, body?);
+    Ok(Json(app.state.add_backends(&name, req.pods).await?))
+}
+
+async fn remove_backends(
+    State(app): State<App>,
+    name: Result<Path<ServiceName>, PathRejection>,
+    body: Result<Json<BackendPods>, JsonRejection>,
+) -> ApiResult<Json<Service>> {
+    let (Path(name), Json(req)) = (name?, body?);
+    Ok(Json(app.state.remove_backends(&name, req.pods).await?))
 }
 
 #[derive(Deserialize)]

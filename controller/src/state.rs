@@ -6,30 +6,33 @@
 //! [`ClusterState::snapshot`] hands out the committed model in an `Arc`.
 //!
 //! Reconcilers use: [`ClusterState::snapshot`], [`ClusterState::subscribe`] (revision changes),
-//! [`ClusterState::set_node_status`] and [`ClusterState::pod_status`].
+//! [`ClusterState::set_node_status`] and [`ClusterState::pod_status`]. A snapshot's
+//! [`services`](ClusterModel::services) with
+//! [`service_backends`](ClusterModel::service_backends) is what the service data plane reads.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use switchyard_api::{
-    Cluster, NewNode, NewPod, Node, NodeName, NodeStatus, NodeView, Pod, PodName, PodStatus,
+    Cluster, NewNode, NewPod, NewService, Node, NodeName, NodeStatus, NodeView, Pod, PodName,
+    PodStatus, Service, ServiceName, ServiceType,
 };
 use tokio::sync::{watch, Mutex};
 
 use crate::config::{ClusterOverrides, ConfigError};
 use crate::ipam::{self, IpamError};
-use crate::model::{ClusterModel, NodeSpec, PodSpec};
+use crate::model::{ClusterModel, NodeSpec, PodSpec, ServiceSpec};
 use crate::store::{Store, StoreError};
 
 /// Why a read or a change was refused. Each variant names the object.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StateError {
-    /// No such node or pod.
+    /// No such node, pod or service.
     #[error("{kind} {name} not found")]
     NotFound {
-        /// `node` or `pod`.
+        /// `node`, `pod` or `service`.
         kind: &'static str,
         /// The name asked for.
         name: String,
@@ -37,7 +40,7 @@ pub enum StateError {
     /// The name is taken.
     #[error("{kind} {name} already exists")]
     Exists {
-        /// `node` or `pod`.
+        /// `node`, `pod` or `service`.
         kind: &'static str,
         /// The name.
         name: String,
@@ -55,7 +58,7 @@ pub enum StateError {
     /// A field's value is not acceptable.
     #[error("{kind} {name}: {field} {reason}")]
     Invalid {
-        /// `node` or `pod`.
+        /// `node`, `pod` or `service`.
         kind: &'static str,
         /// The object.
         name: String,
@@ -74,7 +77,25 @@ pub enum StateError {
         /// The first few pod names.
         pods: String,
     },
-    /// Out of addresses.
+    /// A service names a backend pod that does not exist.
+    #[error("service {service}: backend pod {pod} not found; add the pod first or leave it out")]
+    UnknownBackend {
+        /// The service.
+        service: ServiceName,
+        /// The missing pod.
+        pod: PodName,
+    },
+    /// Another service has the requested node port.
+    #[error("service {service}: node port {node_port} is already used by service {other}; choose another or leave it out to get a free one")]
+    NodePortInUse {
+        /// The service being added.
+        service: ServiceName,
+        /// The port.
+        node_port: u16,
+        /// The service that has it.
+        other: ServiceName,
+    },
+    /// Out of addresses, node ports or service ids.
     #[error(transparent)]
     Ipam(#[from] IpamError),
     /// Cluster settings refused.
@@ -409,6 +430,7 @@ impl ClusterState {
                 for pod in &pods {
                     m.pods.remove(pod);
                 }
+                drop_backends(m, &pods.iter().collect());
                 m.nodes.remove(&name);
                 tracing::info!(node = %name, pods = pods.len(), "node removed");
                 Ok((name, pods))
@@ -429,39 +451,44 @@ impl ClusterState {
     /// Nothing changes on error.
     pub async fn add_pod(&self, req: NewPod) -> Result<Pod, StateError> {
         let name = req.name.clone();
+        self.change(move |m| insert_pod(m, req)).await?;
+        self.pod(&name)
+    }
+
+    /// Adds many pods in one change (one revision, one save), as [`add_pod`](Self::add_pod)
+    /// would one by one: for setting up large clusters and services without paying a copy and a
+    /// save of the whole state per pod.
+    ///
+    /// # Errors
+    /// The first pod [`add_pod`](Self::add_pod) would refuse (a name given twice is a
+    /// duplicate); then none is added.
+    pub async fn add_pods(&self, reqs: Vec<NewPod>) -> Result<Vec<Pod>, StateError> {
+        let names: Vec<PodName> = reqs.iter().map(|r| r.name.clone()).collect();
         self.change(move |m| {
-            if m.pods.contains_key(&req.name) {
-                return Err(StateError::Exists {
-                    kind: "pod",
-                    name: req.name.to_string(),
-                });
+            // One look per node for free addresses, not one per pod.
+            let mut wanted: BTreeMap<NodeName, usize> = BTreeMap::new();
+            for req in &reqs {
+                *wanted.entry(req.node.clone()).or_default() += 1;
             }
-            let node = m
-                .nodes
-                .get(&req.node)
-                .ok_or_else(|| StateError::not_found("node", &req.node))?;
-            let netns = req.netns.unwrap_or_else(|| format!("yp-{}", req.name));
-            if let Some(problem) = netns_problem(&netns) {
-                return Err(StateError::Invalid {
-                    kind: "pod",
-                    name: req.name.to_string(),
-                    field: "netns",
-                    reason: problem,
-                });
+            let mut free = BTreeMap::new();
+            for (name, count) in wanted {
+                // An unknown node is reported by `insert_pod_with`, naming the pod's request.
+                if let Some(node) = m.nodes.get(&name) {
+                    free.insert(name, ipam::allocate_pod_ips(m, node, count)?.into_iter());
+                }
             }
-            let ip = ipam::allocate_pod_ip(m, node)?;
-            tracing::info!(pod = %req.name, node = %req.node, %ip, "pod added");
-            let spec = PodSpec {
-                name: req.name.clone(),
-                node: req.node,
-                ip,
-                netns,
-            };
-            m.pods.insert(spec.name.clone(), spec);
+            for req in reqs {
+                insert_pod_with(m, req, |m, node| {
+                    match free.get_mut(&node.name).and_then(Iterator::next) {
+                        Some(ip) => Ok(ip),
+                        None => ipam::allocate_pod_ip(m, node),
+                    }
+                })?;
+            }
             Ok(())
         })
         .await?;
-        self.pod(&name)
+        names.iter().map(|name| self.pod(name)).collect()
     }
 
     /// Removes a pod, releasing its address.
@@ -476,12 +503,195 @@ impl ClusterState {
                     .pods
                     .remove(&name)
                     .ok_or_else(|| StateError::not_found("pod", &name))?;
+                drop_backends(m, &[&name].into());
                 tracing::info!(pod = %name, node = %pod.node, "pod removed");
                 Ok(name)
             })
             .await?;
         self.runtime_mut().pods.remove(&removed);
         Ok(())
+    }
+
+    /// All services in API form, by name.
+    pub fn services(&self) -> Vec<Service> {
+        let m = self.snapshot();
+        m.services.values().map(|s| m.api_service(s)).collect()
+    }
+
+    /// One service in API form.
+    ///
+    /// # Errors
+    /// [`StateError::NotFound`] naming it.
+    pub fn service(&self, name: &ServiceName) -> Result<Service, StateError> {
+        let m = self.snapshot();
+        m.services
+            .get(name)
+            .map(|s| m.api_service(s))
+            .ok_or_else(|| StateError::not_found("service", name))
+    }
+
+    /// Adds a service: allocates its id, ClusterIP and (NodePort services, unless given) node
+    /// port. Repeated backends count once.
+    ///
+    /// # Errors
+    /// Duplicate name; a port or target port of 0; a node port outside 30000-32767, given for a
+    /// ClusterIP service, or used by another service; an unknown backend pod; no free
+    /// ClusterIP, node port or id; a store failure. Nothing changes on error.
+    pub async fn add_service(&self, req: NewService) -> Result<Service, StateError> {
+        let name = req.name.clone();
+        self.change(move |m| {
+            if m.services.contains_key(&req.name) {
+                return Err(StateError::Exists {
+                    kind: "service",
+                    name: req.name.to_string(),
+                });
+            }
+            let invalid = |field, reason: String| StateError::Invalid {
+                kind: "service",
+                name: req.name.to_string(),
+                field,
+                reason,
+            };
+            let target_port = req.target_port.unwrap_or(req.port);
+            if req.port == 0 {
+                return Err(invalid("port", "0 is not a port; use 1..=65535".into()));
+            }
+            if target_port == 0 {
+                return Err(invalid(
+                    "target_port",
+                    "0 is not a port; use 1..=65535 (or leave it out: it defaults to port)"
+                        .into(),
+                ));
+            }
+            if let Some(port) = req.node_port {
+                if req.service_type == ServiceType::ClusterIp {
+                    return Err(invalid(
+                        "node_port",
+                        format!("{port} is given, but only NodePort services have a node port; drop it or use type NodePort"),
+                    ));
+                }
+                if !ipam::NODE_PORTS.contains(&port) {
+                    return Err(invalid(
+                        "node_port",
+                        format!("{port} is outside the node port range {}", ipam::node_port_range()),
+                    ));
+                }
+                if let Some(other) = m.services.values().find(|s| s.node_port == Some(port)) {
+                    return Err(StateError::NodePortInUse {
+                        service: req.name.clone(),
+                        node_port: port,
+                        other: other.name.clone(),
+                    });
+                }
+            }
+            let backends = known_backends(m, &req.name, &req.backends)?;
+            let node_port = match (req.service_type, req.node_port) {
+                (ServiceType::ClusterIp, _) => None,
+                (ServiceType::NodePort, Some(port)) => Some(port),
+                (ServiceType::NodePort, None) => Some(ipam::allocate_node_port(m)?),
+            };
+            let spec = ServiceSpec {
+                name: req.name.clone(),
+                id: ipam::allocate_service_id(m)?,
+                protocol: req.protocol,
+                service_type: req.service_type,
+                port: req.port,
+                target_port,
+                cluster_ip: ipam::allocate_cluster_ip(m)?,
+                node_port,
+                backends,
+            };
+            tracing::info!(service = %spec.name, id = spec.id.get(), cluster_ip = %spec.cluster_ip,
+                node_port = ?spec.node_port, backends = spec.backends.len(), "service added");
+            m.services.insert(spec.name.clone(), spec);
+            Ok(())
+        })
+        .await?;
+        self.service(&name)
+    }
+
+    /// Removes a service, releasing its ClusterIP, node port and id.
+    ///
+    /// # Errors
+    /// Unknown service, or a store failure. Nothing changes on error.
+    pub async fn remove_service(&self, name: &ServiceName) -> Result<(), StateError> {
+        let name = name.clone();
+        self.change(move |m| {
+            m.services
+                .remove(&name)
+                .ok_or_else(|| StateError::not_found("service", &name))?;
+            tracing::info!(service = %name, "service removed");
+            Ok(())
+        })
+        .await
+    }
+
+    /// Adds backend pods to a service. Pods that already are backends are kept once; if all
+    /// are, nothing changes (the revision stays).
+    ///
+    /// # Errors
+    /// Unknown service, an empty list, an unknown pod, or a store failure. Nothing changes on
+    /// error.
+    pub async fn add_backends(
+        &self,
+        name: &ServiceName,
+        pods: Vec<PodName>,
+    ) -> Result<Service, StateError> {
+        let name = name.clone();
+        let service = name.clone();
+        self.change_if(move |m| {
+            let svc = m
+                .services
+                .get(&name)
+                .ok_or_else(|| StateError::not_found("service", &name))?;
+            non_empty(&name, &pods)?;
+            let new = known_backends(m, &name, &pods)?;
+            let added: Vec<PodName> = new.difference(&svc.backends).cloned().collect();
+            if added.is_empty() {
+                return Ok(((), false));
+            }
+            if let Some(svc) = m.services.get_mut(&name) {
+                svc.backends.extend(added.iter().cloned());
+                tracing::info!(service = %name, added = added.len(),
+                    backends = svc.backends.len(), "service backends added");
+            }
+            Ok(((), true))
+        })
+        .await?;
+        self.service(&service)
+    }
+
+    /// Removes backend pods from a service. Pods that are not backends (or do not exist) are
+    /// ignored, so removing twice is harmless; if none was a backend, nothing changes.
+    ///
+    /// # Errors
+    /// Unknown service, an empty list, or a store failure. Nothing changes on error.
+    pub async fn remove_backends(
+        &self,
+        name: &ServiceName,
+        pods: Vec<PodName>,
+    ) -> Result<Service, StateError> {
+        let name = name.clone();
+        let service = name.clone();
+        self.change_if(move |m| {
+            let svc = m
+                .services
+                .get_mut(&name)
+                .ok_or_else(|| StateError::not_found("service", &name))?;
+            non_empty(&name, &pods)?;
+            let before = svc.backends.len();
+            for pod in &pods {
+                svc.backends.remove(pod);
+            }
+            let removed = before - svc.backends.len();
+            if removed > 0 {
+                tracing::info!(service = %name, removed, backends = svc.backends.len(),
+                    "service backends removed");
+            }
+            Ok(((), removed > 0))
+        })
+        .await?;
+        self.service(&service)
     }
 
     /// Applies `f` to a copy of the model; if it succeeds, saves the copy at the next revision
@@ -491,6 +701,16 @@ impl ClusterState {
     where
         T: Send + 'static,
         F: FnOnce(&mut ClusterModel) -> Result<T, StateError> + Send + 'static,
+    {
+        self.change_if(move |m| f(m).map(|out| (out, true))).await
+    }
+
+    /// As [`change`](Self::change), but `f` also says whether it changed anything; if not, the
+    /// copy is dropped and the revision stays.
+    async fn change_if<T, F>(&self, f: F) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut ClusterModel) -> Result<(T, bool), StateError> + Send + 'static,
     {
         let guard = self.inner.writer.clone().lock_owned().await;
         let inner = self.inner.clone();
@@ -502,7 +722,10 @@ impl ClusterState {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
             let mut next = ClusterModel::clone(&current);
-            let out = f(&mut next)?;
+            let (out, changed) = f(&mut next)?;
+            if !changed {
+                return Ok(out);
+            }
             next.revision = current.revision + 1;
             inner.store.save(&next)?;
             let revision = next.revision;
@@ -533,6 +756,88 @@ impl ClusterState {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Checks `req` against `m` and adds the pod with the lowest free address of its node.
+fn insert_pod(m: &mut ClusterModel, req: NewPod) -> Result<(), StateError> {
+    insert_pod_with(m, req, ipam::allocate_pod_ip)
+}
+
+/// Checks `req` against `m` and adds the pod with the address `ip` picks on its node.
+fn insert_pod_with(
+    m: &mut ClusterModel,
+    req: NewPod,
+    ip: impl FnOnce(&ClusterModel, &NodeSpec) -> Result<std::net::Ipv4Addr, IpamError>,
+) -> Result<(), StateError> {
+    if m.pods.contains_key(&req.name) {
+        return Err(StateError::Exists {
+            kind: "pod",
+            name: req.name.to_string(),
+        });
+    }
+    let node = m
+        .nodes
+        .get(&req.node)
+        .ok_or_else(|| StateError::not_found("node", &req.node))?;
+    let netns = req.netns.unwrap_or_else(|| format!("yp-{}", req.name));
+    if let Some(problem) = netns_problem(&netns) {
+        return Err(StateError::Invalid {
+            kind: "pod",
+            name: req.name.to_string(),
+            field: "netns",
+            reason: problem,
+        });
+    }
+    let ip = ip(m, node)?;
+    tracing::info!(pod = %req.name, node = %req.node, %ip, "pod added");
+    let spec = PodSpec {
+        name: req.name.clone(),
+        node: req.node,
+        ip,
+        netns,
+    };
+    m.pods.insert(spec.name.clone(), spec);
+    Ok(())
+}
+
+/// Removes `pods` from every service's backends (as Kubernetes drops a deleted pod from its
+/// endpoints).
+fn drop_backends(m: &mut ClusterModel, pods: &BTreeSet<&PodName>) {
+    for svc in m.services.values_mut() {
+        let before = svc.backends.len();
+        svc.backends.retain(|p| !pods.contains(p));
+        if svc.backends.len() != before {
+            tracing::info!(service = %svc.name, removed = before - svc.backends.len(),
+                "removed pods dropped from service backends");
+        }
+    }
+}
+
+/// `pods` as a set, if every one exists.
+fn known_backends(
+    m: &ClusterModel,
+    service: &ServiceName,
+    pods: &[PodName],
+) -> Result<BTreeSet<PodName>, StateError> {
+    match pods.iter().find(|p| !m.pods.contains_key(*p)) {
+        Some(pod) => Err(StateError::UnknownBackend {
+            service: service.clone(),
+            pod: pod.clone(),
+        }),
+        None => Ok(pods.iter().cloned().collect()),
+    }
+}
+
+fn non_empty(service: &ServiceName, pods: &[PodName]) -> Result<(), StateError> {
+    if pods.is_empty() {
+        return Err(StateError::Invalid {
+            kind: "service",
+            name: service.to_string(),
+            field: "pods",
+            reason: "is empty; name at least one pod".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Why `name` cannot be a Linux interface name, if it cannot.
@@ -566,4 +871,242 @@ fn netns_problem(netns: &str) -> Option<String> {
         && netns != ".."
         && netns.chars().all(|c| !c.is_control() && c != '/');
     (!ok).then(|| format!("{netns:?} is neither a name under /run/netns nor an absolute path"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use switchyard_api::{Protocol, ServiceId};
+
+    async fn cluster_with_pods(pods: &[(&str, &str)]) -> ClusterState {
+        let state =
+            ClusterState::open(Arc::new(MemoryStore::default()), &Default::default()).unwrap();
+        for (i, node) in ["n1", "n2"].iter().enumerate() {
+            let ip = std::net::Ipv4Addr::new(192, 168, 56, 11 + i as u8);
+            let req = NewNode {
+                name: node.parse().unwrap(),
+                ip,
+                uplink: None,
+                datapath: None,
+            };
+            state.add_node(req).await.unwrap();
+        }
+        for (pod, node) in pods {
+            let req = NewPod {
+                name: pod.parse().unwrap(),
+                node: node.parse().unwrap(),
+                netns: None,
+            };
+            state.add_pod(req).await.unwrap();
+        }
+        state
+    }
+
+    fn svc(name: &str, port: u16, backends: &[&str]) -> NewService {
+        let mut s = NewService::new(name.parse().unwrap(), port);
+        s.backends = backends.iter().map(|p| p.parse().unwrap()).collect();
+        s
+    }
+
+    fn names(pods: &[&str]) -> Vec<PodName> {
+        pods.iter().map(|p| p.parse().unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn services_get_ids_cluster_ips_and_node_ports_and_resolve_backends() {
+        let state = cluster_with_pods(&[("a", "n1"), ("b", "n2")]).await;
+        let rev = state.revision();
+        let web = state
+            .add_service(svc("web", 80, &["b", "a", "b"]))
+            .await
+            .unwrap();
+        assert_eq!(state.revision(), rev + 1);
+        assert_eq!(web.id, ServiceId(1));
+        assert_eq!(web.cluster_ip.to_string(), "10.96.0.2");
+        assert_eq!((web.node_port, web.target_port), (Some(30000), 80));
+        assert_eq!(web.protocol, Protocol::Tcp);
+        let pods: Vec<_> = web.backends.iter().map(|b| b.pod.as_str()).collect();
+        assert_eq!(pods, ["a", "b"]);
+        assert_eq!(web.backends[1].node.as_str(), "n2");
+        assert_eq!(web.backends[1].ip.to_string(), "10.244.2.3");
+
+        let mut dns = svc("dns", 53, &["a"]);
+        dns.protocol = Protocol::Udp;
+        dns.service_type = ServiceType::ClusterIp;
+        dns.target_port = Some(5353);
+        let dns = state.add_service(dns).await.unwrap();
+        assert_eq!((dns.id, dns.node_port), (ServiceId(2), None));
+        assert_eq!(dns.backends[0].port, 5353);
+
+        let m = state.snapshot();
+        let all: Vec<_> = m
+            .service_backends()
+            .map(|(s, b)| (s.name.to_string(), b.len()))
+            .collect();
+        assert_eq!(all, [("dns".to_owned(), 1), ("web".to_owned(), 2)]);
+        assert_eq!(m.service_by_id(ServiceId(2)).unwrap().name.as_str(), "dns");
+        let a: PodName = "a".parse().unwrap();
+        assert_eq!(m.services_of(&a).count(), 2);
+    }
+
+    #[tokio::test]
+    async fn refused_services_change_nothing() {
+        let state = cluster_with_pods(&[("a", "n1")]).await;
+        let mut taken = svc("web", 80, &[]);
+        taken.node_port = Some(30080);
+        state.add_service(taken).await.unwrap();
+        let before = state.snapshot();
+        let cluster_ip_with_node_port = {
+            let mut s = svc("x", 80, &[]);
+            s.service_type = ServiceType::ClusterIp;
+            s.node_port = Some(30001);
+            s
+        };
+        let cases = [
+            (svc("web", 81, &[]), "service web already exists"),
+            (svc("x", 0, &[]), "service x: port 0 is not a port"),
+            (
+                NewService {
+                    target_port: Some(0),
+                    ..svc("x", 80, &[])
+                },
+                "service x: target_port 0 is not a port",
+            ),
+            (
+                NewService {
+                    node_port: Some(8080),
+                    ..svc("x", 80, &[])
+                },
+                "service x: node_port 8080 is outside the node port range 30000-32767",
+            ),
+            (
+                NewService {
+                    node_port: Some(30080),
+                    ..svc("x", 80, &[])
+                },
+                "service x: node port 30080 is already used by service web",
+            ),
+            (
+                cluster_ip_with_node_port,
+                "service x: node_port 30001 is given, but only NodePort services",
+            ),
+            (
+                svc("x", 80, &["a", "ghost"]),
+                "service x: backend pod ghost not found",
+            ),
+        ];
+        for (req, message) in cases {
+            let e = state.add_service(req).await.unwrap_err();
+            assert!(e.to_string().starts_with(message), "{message}: {e}");
+        }
+        let web: ServiceName = "web".parse().unwrap();
+        let e = state
+            .add_backends(&web, names(&["a", "ghost"]))
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("service web: backend pod ghost not found"),
+            "{e}"
+        );
+        let e = state.add_backends(&web, vec![]).await.unwrap_err();
+        assert!(
+            e.to_string().starts_with("service web: pods is empty"),
+            "{e}"
+        );
+        let nope: ServiceName = "nope".parse().unwrap();
+        let e = state.add_backends(&nope, names(&["a"])).await.unwrap_err();
+        assert_eq!(e.to_string(), "service nope not found");
+        let e = state.remove_service(&nope).await.unwrap_err();
+        assert_eq!(e.to_string(), "service nope not found");
+        assert_eq!(state.snapshot(), before);
+    }
+
+    #[tokio::test]
+    async fn backend_changes_are_idempotent_and_only_real_changes_bump_the_revision() {
+        let state = cluster_with_pods(&[("a", "n1"), ("b", "n2")]).await;
+        let web: ServiceName = "web".parse().unwrap();
+        state.add_service(svc("web", 80, &["a"])).await.unwrap();
+        let rev = state.revision();
+        let s = state.add_backends(&web, names(&["a"])).await.unwrap();
+        assert_eq!((s.backends.len(), state.revision()), (1, rev));
+        let s = state.add_backends(&web, names(&["b", "a"])).await.unwrap();
+        assert_eq!((s.backends.len(), state.revision()), (2, rev + 1));
+        let s = state.remove_backends(&web, names(&["a"])).await.unwrap();
+        assert_eq!((s.backends.len(), state.revision()), (1, rev + 2));
+        let s = state
+            .remove_backends(&web, names(&["a", "never"]))
+            .await
+            .unwrap();
+        assert_eq!((s.backends.len(), state.revision()), (1, rev + 2));
+    }
+
+    #[tokio::test]
+    async fn add_pods_adds_all_in_one_revision_or_none() {
+        let state = cluster_with_pods(&[("a", "n1")]).await;
+        let req = |name: &str, node: &str| NewPod {
+            name: name.parse().unwrap(),
+            node: node.parse().unwrap(),
+            netns: None,
+        };
+        let before = state.snapshot();
+        for (bad, message) in [
+            (vec![req("b", "n1"), req("b", "n2")], "pod b already exists"),
+            (vec![req("b", "n1"), req("a", "n2")], "pod a already exists"),
+            (vec![req("b", "n1"), req("c", "n9")], "node n9 not found"),
+        ] {
+            let e = state.add_pods(bad).await.unwrap_err();
+            assert_eq!(e.to_string(), message);
+        }
+        assert_eq!(state.snapshot(), before);
+        let added = state
+            .add_pods(vec![req("b", "n1"), req("c", "n1"), req("d", "n2")])
+            .await
+            .unwrap();
+        let ips: Vec<String> = added.iter().map(|p| p.ip.to_string()).collect();
+        assert_eq!(ips, ["10.244.1.4", "10.244.1.5", "10.244.2.3"]);
+        assert_eq!(state.revision(), before.revision + 1);
+        state.snapshot().check().unwrap();
+    }
+
+    #[tokio::test]
+    async fn removing_a_pod_or_its_node_drops_it_from_every_service() {
+        let state = cluster_with_pods(&[("a", "n1"), ("b", "n2"), ("c", "n2")]).await;
+        state
+            .add_service(svc("one", 80, &["a", "b"]))
+            .await
+            .unwrap();
+        state
+            .add_service(svc("two", 81, &["a", "b", "c"]))
+            .await
+            .unwrap();
+        state.remove_pod(&"a".parse().unwrap()).await.unwrap();
+        let backends = |s: &str| -> Vec<String> {
+            state
+                .service(&s.parse().unwrap())
+                .unwrap()
+                .backends
+                .iter()
+                .map(|b| b.pod.to_string())
+                .collect()
+        };
+        assert_eq!(backends("one"), ["b"]);
+        assert_eq!(backends("two"), ["b", "c"]);
+        state
+            .remove_node(&"n2".parse().unwrap(), true)
+            .await
+            .unwrap();
+        assert!(backends("one").is_empty());
+        assert!(backends("two").is_empty());
+        state.snapshot().check().unwrap();
+        // Removing the service frees its id, ClusterIP and node port for the next one.
+        let one = state.service(&"one".parse().unwrap()).unwrap();
+        state.remove_service(&"one".parse().unwrap()).await.unwrap();
+        let three = state.add_service(svc("three", 82, &[])).await.unwrap();
+        assert_eq!(
+            (three.id, three.cluster_ip, three.node_port),
+            (one.id, one.cluster_ip, one.node_port)
+        );
+    }
 }

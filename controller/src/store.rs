@@ -7,6 +7,8 @@
 //! and an operator can read (and back up) it with `cat`. A file that does not parse, breaks an
 //! invariant, or has a newer format version is refused, never reset.
 //!
+//! Format versions: 1 had nodes and pods; 2 (written now) adds services. Both are read.
+//!
 //! The trait is written for a replicated backend too: `save` carries the revision, and a backend
 //! refuses a save that does not follow the revision it holds ([`StoreError::Conflict`]).
 
@@ -19,10 +21,13 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use switchyard_api::Cluster;
 
-use crate::model::{ClusterModel, NodeSpec, PodSpec};
+use crate::model::{ClusterModel, NodeSpec, PodSpec, ServiceSpec};
 
 /// The file format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest file format this build reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// Why the state could not be loaded or saved. Every variant names the store.
 #[derive(Debug, thiserror::Error)]
@@ -100,15 +105,17 @@ pub trait Store: Send + Sync + 'static {
     fn save(&self, model: &ClusterModel) -> Result<(), StoreError>;
 }
 
-/// The on-disk layout of format version 1.
+/// The on-disk layout of format versions 1 and 2 (version 1 has no `services`).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileV1 {
+struct FileLayout {
     format: u32,
     revision: u64,
     cluster: Cluster,
     nodes: Vec<NodeSpec>,
     pods: Vec<PodSpec>,
+    #[serde(default)]
+    services: Option<Vec<ServiceSpec>>,
 }
 
 /// Just the version, read first so that a newer layout is reported as such.
@@ -162,11 +169,14 @@ impl FileStore {
                 supported: FORMAT_VERSION,
             });
         }
-        if found != u64::from(FORMAT_VERSION) {
+        if found < u64::from(OLDEST_FORMAT_VERSION) {
             return Err(self.corrupt(format!("unknown format version {found}")));
         }
-        let file: FileV1 =
+        let file: FileLayout =
             serde_json::from_slice(bytes).map_err(|e| self.corrupt(e.to_string()))?;
+        if found == 1 && file.services.is_some() {
+            return Err(self.corrupt("format version 1 has no \"services\""));
+        }
         let mut model = ClusterModel::new(file.cluster);
         model.revision = file.revision;
         for node in file.nodes {
@@ -179,17 +189,23 @@ impl FileStore {
                 return Err(self.corrupt(format!("pod {} appears twice", dup.name)));
             }
         }
+        for svc in file.services.unwrap_or_default() {
+            if let Some(dup) = model.services.insert(svc.name.clone(), svc) {
+                return Err(self.corrupt(format!("service {} appears twice", dup.name)));
+            }
+        }
         model.check().map_err(|reason| self.corrupt(reason))?;
         Ok(model)
     }
 
     fn encode(model: &ClusterModel) -> Vec<u8> {
-        let file = FileV1 {
+        let file = FileLayout {
             format: FORMAT_VERSION,
             revision: model.revision,
             cluster: model.cluster.clone(),
             nodes: model.nodes.values().cloned().collect(),
             pods: model.pods.values().cloned().collect(),
+            services: Some(model.services.values().cloned().collect()),
         };
         let mut bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
         bytes.push(b'\n');
@@ -312,8 +328,20 @@ mod tests {
             ip: "10.244.1.3".parse().unwrap(),
             netns: "yp-web-1".into(),
         };
+        let svc = ServiceSpec {
+            name: "web".parse().unwrap(),
+            id: switchyard_api::ServiceId(1),
+            protocol: switchyard_api::Protocol::Udp,
+            service_type: switchyard_api::ServiceType::NodePort,
+            port: 53,
+            target_port: 5353,
+            cluster_ip: "10.96.0.2".parse().unwrap(),
+            node_port: Some(30053),
+            backends: [pod.name.clone()].into(),
+        };
         m.nodes.insert(node.name.clone(), node);
         m.pods.insert(pod.name.clone(), pod);
+        m.services.insert(svc.name.clone(), svc);
         m
     }
 
@@ -349,7 +377,7 @@ mod tests {
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("\"format\": 1"), "{text}");
+        assert!(text.contains("\"format\": 2"), "{text}");
     }
 
     #[test]
@@ -404,23 +432,83 @@ mod tests {
     }
 
     #[test]
+    fn reads_format_1_files_without_services() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        // A state file as the format-1 build wrote it.
+        let v1 = r#"{
+  "format": 1,
+  "revision": 4,
+  "cluster": {"cluster_cidr": "10.244.0.0/16", "node_prefix_len": 24, "mtu": 1400,
+              "router_mac": "0a:58:0a:f4:00:01", "service_cidr": "10.96.0.0/16"},
+  "nodes": [{"name": "n1", "ip": "192.168.56.11", "index": 1, "datapath": "netdev"}],
+  "pods": [{"name": "web-1", "node": "n1", "ip": "10.244.1.3", "netns": "yp-web-1"}]
+}"#;
+        std::fs::write(&path, v1).unwrap();
+        let store = FileStore::new(&path);
+        let mut m = store.load().unwrap().unwrap();
+        assert_eq!((m.revision, m.pods.len()), (4, 1));
+        assert!(m.services.is_empty());
+        // The next save writes format 2, which reads back the same.
+        m.revision = 5;
+        store.save(&m).unwrap();
+        assert_eq!(FileStore::new(&path).load().unwrap(), Some(m));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"format\": 2"), "{text}");
+
+        let with_services = v1.replace("\"pods\"", "\"services\": [], \"pods\"");
+        std::fs::write(&path, with_services).unwrap();
+        let e = FileStore::new(&path).load().unwrap_err();
+        assert!(e.to_string().contains("format version 1 has no"), "{e}");
+    }
+
+    #[test]
+    fn refuses_services_that_break_an_invariant() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        type Breaks = fn(&mut ServiceSpec);
+        let cases: [(&str, Breaks); 5] = [
+            ("service web: backend pod gone does not exist", |s| {
+                s.backends.insert("gone".parse().unwrap());
+            }),
+            ("is not a ClusterIP of the service CIDR 10.96.0.0/16", |s| {
+                s.cluster_ip = "10.96.0.1".parse().unwrap();
+            }),
+            ("service web: node port 80 is outside 30000-32767", |s| {
+                s.node_port = Some(80);
+            }),
+            ("service web: port 0 is not a port", |s| s.port = 0),
+            ("service web: id 0 is outside 1..=1048575", |s| {
+                s.id = switchyard_api::ServiceId(0);
+            }),
+        ];
+        for (message, breaks) in cases {
+            let mut m = model_at(1);
+            m.services.values_mut().for_each(breaks);
+            std::fs::write(&path, FileStore::encode(&m)).unwrap();
+            let e = FileStore::new(&path).load().unwrap_err();
+            assert!(e.to_string().contains(message), "{message}: {e}");
+        }
+    }
+
+    #[test]
     fn refuses_a_newer_format_naming_both_versions() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        std::fs::write(&path, r#"{"format": 2, "whatever": "new layout"}"#).unwrap();
+        std::fs::write(&path, r#"{"format": 3, "whatever": "new layout"}"#).unwrap();
         let e = FileStore::new(&path).load().unwrap_err();
         assert!(
             matches!(
                 e,
                 StoreError::NewerFormat {
-                    found: 2,
-                    supported: 1,
+                    found: 3,
+                    supported: 2,
                     ..
                 }
             ),
             "{e:?}"
         );
-        assert!(e.to_string().contains("format version 2"), "{e}");
+        assert!(e.to_string().contains("format version 3"), "{e}");
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::time::Duration;
 use common::{raw_request, TestController};
 use controller::config::ClusterOverrides;
 use switchyard_api::{
-    Client, FlowQuery, NewNode, NewPod, NodeName, PodName, PodState, PodStatus, TableSelector,
+    Client, FlowQuery, NewNode, NewPod, NewService, NodeName, PodName, PodState, PodStatus,
+    Protocol, ServiceId, ServiceName, ServiceType, TableSelector,
 };
 
 fn node(name: &str, ip: &str) -> NewNode {
@@ -33,6 +34,29 @@ fn n(name: &str) -> NodeName {
 
 fn p(name: &str) -> PodName {
     name.parse().unwrap()
+}
+
+fn s(name: &str) -> ServiceName {
+    name.parse().unwrap()
+}
+
+fn pods(names: &[&str]) -> Vec<PodName> {
+    names.iter().map(|name| p(name)).collect()
+}
+
+fn service(name: &str, port: u16, backends: &[&str]) -> NewService {
+    let mut svc = NewService::new(s(name), port);
+    svc.backends = pods(backends);
+    svc
+}
+
+/// Two nodes; web-1 on n1, web-2 and web-3 on n2.
+async fn three_pods(c: &Client) {
+    c.add_node(&node("n1", "192.168.56.11")).await.unwrap();
+    c.add_node(&node("n2", "192.168.56.12")).await.unwrap();
+    for (name, on) in [("web-1", "n1"), ("web-2", "n2"), ("web-3", "n2")] {
+        c.add_pod(&pod(name, on)).await.unwrap();
+    }
 }
 
 fn api_status(e: &switchyard_api::Error) -> u16 {
@@ -575,4 +599,291 @@ async fn shutdown_stops_and_waits_for_spawned_tasks() {
     });
     controller.shutdown().await;
     done_rx.await.unwrap();
+}
+
+#[tokio::test]
+async fn services_get_an_id_a_cluster_ip_a_node_port_and_resolved_backends() {
+    let t = TestController::start().await;
+    let c = t.client();
+    three_pods(&c).await;
+    let rev = c.health().await.unwrap().revision;
+
+    let web = c
+        .add_service(&service("web", 80, &["web-2", "web-1"]))
+        .await
+        .unwrap();
+    assert_eq!(c.health().await.unwrap().revision, rev + 1);
+    assert_eq!((web.id, web.port, web.target_port), (ServiceId(1), 80, 80));
+    assert_eq!(web.service_type, ServiceType::NodePort);
+    assert_eq!(web.protocol, Protocol::Tcp);
+    assert_eq!(web.cluster_ip.to_string(), "10.96.0.2");
+    assert_eq!(web.node_port, Some(30000));
+    let backends: Vec<_> = web
+        .backends
+        .iter()
+        .map(|b| format!("{} {} {}:{}", b.pod, b.node, b.ip, b.port))
+        .collect();
+    assert_eq!(
+        backends,
+        ["web-1 n1 10.244.1.3:80", "web-2 n2 10.244.2.3:80"]
+    );
+
+    let mut dns = service("dns", 53, &["web-3"]);
+    dns.protocol = Protocol::Udp;
+    dns.service_type = ServiceType::ClusterIp;
+    dns.target_port = Some(5353);
+    let dns = c.add_service(&dns).await.unwrap();
+    assert_eq!((dns.id, dns.node_port), (ServiceId(2), None));
+    assert_eq!(dns.cluster_ip.to_string(), "10.96.0.3");
+    assert_eq!(dns.backends[0].port, 5353);
+
+    let mut fixed = service("api", 443, &[]);
+    fixed.node_port = Some(32767);
+    let fixed = c.add_service(&fixed).await.unwrap();
+    assert_eq!(fixed.node_port, Some(32767));
+    assert!(fixed.backends.is_empty());
+
+    assert_eq!(
+        c.services().await.unwrap(),
+        vec![fixed.clone(), dns.clone(), web.clone()]
+    );
+    assert_eq!(c.service(&s("web")).await.unwrap(), web);
+
+    // Backends: added once, removed idempotently; each real change is one revision.
+    let rev = c.health().await.unwrap().revision;
+    let web = c
+        .add_backends(&s("web"), &pods(&["web-3", "web-1"]))
+        .await
+        .unwrap();
+    assert_eq!(web.backends.len(), 3);
+    assert_eq!(c.health().await.unwrap().revision, rev + 1);
+    let again = c.add_backends(&s("web"), &pods(&["web-3"])).await.unwrap();
+    assert_eq!(again, web);
+    assert_eq!(c.health().await.unwrap().revision, rev + 1);
+    let web = c
+        .remove_backends(&s("web"), &pods(&["web-1", "web-9"]))
+        .await
+        .unwrap();
+    let left: Vec<_> = web.backends.iter().map(|b| b.pod.as_str()).collect();
+    assert_eq!(left, ["web-2", "web-3"]);
+    assert_eq!(c.health().await.unwrap().revision, rev + 2);
+    let same = c
+        .remove_backends(&s("web"), &pods(&["web-1"]))
+        .await
+        .unwrap();
+    assert_eq!(same, web);
+    assert_eq!(c.health().await.unwrap().revision, rev + 2);
+
+    // A removed pod leaves every service; a removed node takes its pods' backends along.
+    c.remove_pod(&p("web-3")).await.unwrap();
+    assert!(c.service(&s("dns")).await.unwrap().backends.is_empty());
+    assert_eq!(c.service(&s("web")).await.unwrap().backends.len(), 1);
+    c.remove_node(&n("n2"), true).await.unwrap();
+    assert!(c.service(&s("web")).await.unwrap().backends.is_empty());
+
+    // Removing a service frees its ClusterIP and node port for the next one.
+    c.remove_service(&s("web")).await.unwrap();
+    let e = c.service(&s("web")).await.unwrap_err();
+    assert_eq!(api_status(&e), 404);
+    assert_eq!(e.to_string(), "service web not found (HTTP 404)");
+    let next = c.add_service(&service("next", 8080, &[])).await.unwrap();
+    assert_eq!(
+        (next.id, next.cluster_ip, next.node_port),
+        (ServiceId(1), web.cluster_ip, web.node_port)
+    );
+}
+
+#[tokio::test]
+async fn bad_service_requests_are_refused_naming_the_object_and_change_nothing() {
+    let t = TestController::start().await;
+    let c = t.client();
+    let url = t.socket_url();
+    three_pods(&c).await;
+    let mut web = service("web", 80, &["web-1"]);
+    web.node_port = Some(30080);
+    c.add_service(&web).await.unwrap();
+    let before = t.fingerprint().await;
+
+    let with = |f: fn(&mut NewService)| {
+        let mut svc = service("x", 80, &[]);
+        f(&mut svc);
+        svc
+    };
+    let cases = [
+        (service("web", 81, &[]), 409, "service web already exists"),
+        (
+            with(|s| s.node_port = Some(30080)),
+            409,
+            "service x: node port 30080 is already used by service web",
+        ),
+        (with(|s| s.port = 0), 400, "service x: port 0 is not a port"),
+        (
+            with(|s| s.target_port = Some(0)),
+            400,
+            "service x: target_port 0 is not a port",
+        ),
+        (
+            with(|s| s.node_port = Some(29999)),
+            400,
+            "service x: node_port 29999 is outside the node port range 30000-32767",
+        ),
+        (
+            with(|s| {
+                s.service_type = ServiceType::ClusterIp;
+                s.node_port = Some(30001);
+            }),
+            400,
+            "service x: node_port 30001 is given, but only NodePort services have a node port",
+        ),
+        (
+            service("x", 80, &["web-1", "ghost"]),
+            404,
+            "service x: backend pod ghost not found",
+        ),
+    ];
+    for (req, status, message) in cases {
+        let e = c.add_service(&req).await.unwrap_err();
+        assert_eq!(api_status(&e), status, "{e}");
+        assert!(e.to_string().starts_with(message), "{message}: {e}");
+    }
+    for e in [
+        c.service(&s("nope")).await.unwrap_err(),
+        c.remove_service(&s("nope")).await.unwrap_err(),
+        c.add_backends(&s("nope"), &pods(&["web-1"]))
+            .await
+            .unwrap_err(),
+        c.remove_backends(&s("nope"), &pods(&["web-1"]))
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(api_status(&e), 404);
+        assert!(e.to_string().starts_with("service nope not found"), "{e}");
+    }
+    let e = c
+        .add_backends(&s("web"), &pods(&["web-2", "ghost"]))
+        .await
+        .unwrap_err();
+    assert_eq!(api_status(&e), 404);
+    assert!(
+        e.to_string()
+            .starts_with("service web: backend pod ghost not found"),
+        "{e}"
+    );
+    for e in [
+        c.add_backends(&s("web"), &[]).await.unwrap_err(),
+        c.remove_backends(&s("web"), &[]).await.unwrap_err(),
+    ] {
+        assert_eq!(api_status(&e), 400);
+        assert!(
+            e.to_string().starts_with("service web: pods is empty"),
+            "{e}"
+        );
+    }
+
+    // Requests the typed client cannot produce.
+    let cases = [
+        ("POST", "/v1/services", "{not json"),
+        ("POST", "/v1/services", r#"{"name":"x"}"#),
+        ("POST", "/v1/services", r#"{"name":"X","port":80}"#),
+        ("POST", "/v1/services", r#"{"name":"x","port":65536}"#),
+        ("POST", "/v1/services", r#"{"name":"x","port":-1}"#),
+        (
+            "POST",
+            "/v1/services",
+            r#"{"name":"x","port":80,"protocol":"sctp"}"#,
+        ),
+        (
+            "POST",
+            "/v1/services",
+            r#"{"name":"x","port":80,"type":"LoadBalancer"}"#,
+        ),
+        (
+            "POST",
+            "/v1/services",
+            r#"{"name":"x","port":80,"nodePort":30001}"#,
+        ),
+        (
+            "POST",
+            "/v1/services",
+            r#"{"name":"x","port":80,"backends":"web-1"}"#,
+        ),
+        ("GET", "/v1/services/Not_A_Name", ""),
+        ("DELETE", "/v1/services/Web", ""),
+        ("POST", "/v1/services/web/backends", r#"{"pods":["Web-1"]}"#),
+        ("POST", "/v1/services/web/backends", r#"{"pod":["web-1"]}"#),
+        ("DELETE", "/v1/services/web/backends", ""),
+        ("POST", "/v1/services/web/backends", "[]"),
+    ];
+    for (method, path, body) in cases {
+        let (status, answer) = raw_request(&url, method, path, body).await;
+        assert_eq!(status, 400, "{method} {path} {body}: {answer}");
+        let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert!(!v["error"].as_str().unwrap().is_empty(), "{answer}");
+    }
+    let (status, answer) = raw_request(&url, "PUT", "/v1/services/web", "{}").await;
+    assert_eq!(status, 405, "{answer}");
+    assert!(
+        answer.contains("/v1/services/web does not take PUT"),
+        "{answer}"
+    );
+
+    assert_eq!(t.fingerprint().await, before);
+}
+
+#[tokio::test]
+async fn a_full_service_cidr_is_a_conflict_naming_it() {
+    let overrides = ClusterOverrides {
+        service_cidr: Some("10.96.0.0/29".parse().unwrap()),
+        ..Default::default()
+    };
+    let t = TestController::start_with(TestController::with_cluster(overrides)).await;
+    let c = t.client();
+    for i in 0..5 {
+        let svc = c
+            .add_service(&service(&format!("s{i}"), 80, &[]))
+            .await
+            .unwrap();
+        assert_eq!(svc.cluster_ip.octets()[3], 2 + i);
+    }
+    let before = t.fingerprint().await;
+    let e = c.add_service(&service("s5", 80, &[])).await.unwrap_err();
+    assert_eq!(api_status(&e), 409);
+    assert!(
+        e.to_string()
+            .starts_with("service CIDR 10.96.0.0/29 has no free ClusterIP (5 services)"),
+        "{e}"
+    );
+    assert_eq!(t.fingerprint().await, before);
+}
+
+#[tokio::test]
+async fn services_survive_a_restart_and_wake_watchers() {
+    let mut t = TestController::start().await;
+    let c = t.client();
+    three_pods(&c).await;
+    let view = c
+        .watch_node(&n("n1"), 0, Duration::from_secs(0))
+        .await
+        .unwrap();
+    let watcher = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.watch_node(&n("n1"), view.revision, Duration::from_secs(300))
+                .await
+        })
+    };
+    c.add_service(&service("web", 80, &["web-1", "web-2"]))
+        .await
+        .unwrap();
+    assert!(watcher.await.unwrap().unwrap().revision > view.revision);
+    let services = c.services().await.unwrap();
+    let revision = c.health().await.unwrap().revision;
+    t.restart().await;
+    let c = t.client();
+    assert_eq!(c.services().await.unwrap(), services);
+    assert_eq!(c.health().await.unwrap().revision, revision);
+    let snapshot = t.controller().state.snapshot();
+    let (spec, backends) = snapshot.service_backends().next().unwrap();
+    assert_eq!(spec.name.as_str(), "web");
+    assert_eq!(backends, services[0].backends);
 }

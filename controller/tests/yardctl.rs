@@ -3,7 +3,7 @@
 mod common;
 
 use common::TestController;
-use switchyard_api::{Node, Pod};
+use switchyard_api::{Node, Pod, Service};
 
 struct Run {
     code: i32,
@@ -211,6 +211,7 @@ async fn help_lists_every_command_and_option() {
             &[
                 "node",
                 "pod",
+                "service",
                 "flows",
                 "status",
                 "--controller",
@@ -251,4 +252,215 @@ async fn talks_to_the_tcp_api_with_a_token() {
     let r = yardctl_env(&env, "node list").await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("n1  "), "{}", r.stdout);
+}
+
+/// `two_nodes_three_pods` plus services web (NodePort 80->8080, web-1 and web-2) and dns
+/// (ClusterIP, udp, db); returns what the adds printed.
+async fn with_services(t: &TestController) -> Vec<String> {
+    two_nodes_three_pods(t).await;
+    let mut out = Vec::new();
+    for args in [
+        "service add web --port 80 --target-port 8080 --pod web-1 --pod web-2",
+        "service add dns --port 53 --type ClusterIP --protocol udp --pod db",
+    ] {
+        out.push(ok(t, args).await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn service_commands_print_tables_and_details() {
+    let t = TestController::start().await;
+    let added = with_services(&t).await;
+    assert_eq!(
+        added,
+        [
+            "service web added: NodePort 10.96.0.2:80/tcp, node port 30000, 2 backend(s)\n",
+            "service dns added: ClusterIP 10.96.0.3:53/udp, 1 backend(s)\n",
+        ]
+    );
+    assert_eq!(
+        ok(
+            &t,
+            "service add api --port 443 --nodeport 30443 --type nodeport"
+        )
+        .await,
+        "service api added: NodePort 10.96.0.4:443/tcp, node port 30443, 0 backend(s)\n"
+    );
+    assert_eq!(
+        ok(&t, "service list").await,
+        "NAME  TYPE       CLUSTER-IP  PORT      NODEPORT  PROTO  BACKENDS\n\
+         api   NodePort   10.96.0.4   443       30443     tcp    0\n\
+         dns   ClusterIP  10.96.0.3   53        -         udp    1\n\
+         web   NodePort   10.96.0.2   80->8080  30000     tcp    2\n"
+    );
+    assert_eq!(
+        ok(&t, "service show web").await,
+        "name:        web\n\
+         id:          1\n\
+         type:        NodePort\n\
+         protocol:    tcp\n\
+         cluster ip:  10.96.0.2\n\
+         port:        80\n\
+         target port: 8080\n\
+         node port:   30000\n\
+         backends:    2\n\
+         \n\
+         POD    NODE      IP          PORT\n\
+         web-1  n1        10.244.1.3  8080\n\
+         web-2  node-two  10.244.2.3  8080\n"
+    );
+    let status = ok(&t, "status").await;
+    assert!(status.contains("services:   3\n"), "{status}");
+    let api = ok(&t, "service show api").await;
+    assert!(api.ends_with("backends:    0\n"), "{api}");
+
+    assert_eq!(
+        ok(&t, "service backends add web --pod db web-1").await,
+        "service web: 3 backend(s) db web-1 web-2\n"
+    );
+    assert_eq!(
+        ok(&t, "service backends remove web --pod web-1 --pod web-1").await,
+        "service web: 2 backend(s) db web-2\n"
+    );
+    assert_eq!(
+        ok(&t, "service backends remove web --pod web-1").await,
+        "service web: 2 backend(s) db web-2\n"
+    );
+    assert_eq!(ok(&t, "service remove dns").await, "service dns removed\n");
+    // Removing a pod drops it from its services.
+    ok(&t, "pod remove db").await;
+    let list = ok(&t, "service list").await;
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(
+        list.contains("web   NodePort  10.96.0.2   80->8080  30000     tcp    1\n"),
+        "{list}"
+    );
+}
+
+#[tokio::test]
+async fn service_json_output_is_the_api_json() {
+    let t = TestController::start().await;
+    with_services(&t).await;
+    let c = t.client();
+    let services: Vec<Service> =
+        serde_json::from_str(&ok(&t, "service list --json").await).unwrap();
+    assert_eq!(services, c.services().await.unwrap());
+    let web: Service = serde_json::from_str(&ok(&t, "--json service show web").await).unwrap();
+    assert_eq!(web, c.service(&"web".parse().unwrap()).await.unwrap());
+    let added: Service =
+        serde_json::from_str(&ok(&t, "service add x --port 9 --pod db --json").await).unwrap();
+    assert_eq!(added, c.service(&"x".parse().unwrap()).await.unwrap());
+    let changed: Service =
+        serde_json::from_str(&ok(&t, "service backends add x --pod web-1 --json").await).unwrap();
+    assert_eq!(changed.backends.len(), 2);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&t, "service show dns --json").await).unwrap();
+    assert_eq!(v["type"], "ClusterIP");
+    let status: serde_json::Value = serde_json::from_str(&ok(&t, "status --json").await).unwrap();
+    assert_eq!(status["services"].as_array().unwrap().len(), 3);
+    assert_eq!(v["protocol"], "udp");
+    assert!(v.get("node_port").is_none(), "{v}");
+}
+
+#[tokio::test]
+async fn service_errors_exit_1_naming_the_object_and_change_nothing() {
+    let t = TestController::start().await;
+    with_services(&t).await;
+    let before = t.fingerprint().await;
+    for (args, message) in [
+        ("service add web --port 81", "service web already exists"),
+        (
+            "service add x --port 80 --nodeport 30000",
+            "service x: node port 30000 is already used by service web",
+        ),
+        (
+            "service add x --port 80 --nodeport 8080",
+            "service x: node_port 8080 is outside the node port range 30000-32767",
+        ),
+        ("service add x --port 0", "service x: port 0 is not a port"),
+        (
+            "service add x --port 80 --type ClusterIP --nodeport 30001",
+            "only NodePort services have a node port",
+        ),
+        (
+            "service add x --port 80 --pod web-1 --pod ghost",
+            "service x: backend pod ghost not found",
+        ),
+        ("service show nope", "service nope not found"),
+        ("service remove nope", "service nope not found"),
+        (
+            "service backends add nope --pod web-1",
+            "service nope not found",
+        ),
+        (
+            "service backends remove nope --pod web-1",
+            "service nope not found",
+        ),
+        (
+            "service backends add web --pod ghost",
+            "service web: backend pod ghost not found",
+        ),
+        // --owner takes a service name as it takes a node or pod name.
+        ("flows n1 --owner web", "node n1: OpenFlow not connected"),
+    ] {
+        let r = yardctl(&t, args).await;
+        assert_eq!(r.code, 1, "{args}: {}", r.stderr);
+        assert!(r.stderr.starts_with("yardctl: "), "{args}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{args}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args}: {}", r.stdout);
+    }
+    for args in [
+        "service add web",
+        "service add x --port 70000",
+        "service add x --port 80 --type LoadBalancer",
+        "service add x --port 80 --protocol sctp",
+        "service add X --port 80",
+        "service add x --port 80 --pod Bad_Pod",
+        "service backends add web",
+        "service backends remove web",
+        "service backends web --pod web-1",
+        "service show",
+        "service",
+    ] {
+        let r = yardctl(&t, args).await;
+        assert_eq!(r.code, 2, "{args}: {}", r.stderr);
+        assert!(!r.stderr.is_empty(), "{args}");
+    }
+    assert_eq!(t.fingerprint().await, before);
+}
+
+#[tokio::test]
+async fn service_help_lists_every_command_and_option() {
+    let t = TestController::start().await;
+    for (args, words) in [
+        (
+            "service --help",
+            &["add", "list", "show", "remove", "backends"][..],
+        ),
+        (
+            "service add --help",
+            &[
+                "--port",
+                "--target-port",
+                "--nodeport",
+                "30000-32767",
+                "--type",
+                "NodePort",
+                "ClusterIP",
+                "--protocol",
+                "tcp",
+                "udp",
+                "--pod",
+            ],
+        ),
+        ("service backends --help", &["add", "remove"]),
+        ("service backends add --help", &["--pod", "<NAME>"]),
+        ("service backends remove --help", &["--pod", "<NAME>"]),
+    ] {
+        let help = ok(&t, args).await;
+        for word in words {
+            assert!(help.contains(word), "{word} missing from {args}:\n{help}");
+        }
+    }
 }

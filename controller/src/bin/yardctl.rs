@@ -10,11 +10,11 @@ use clap::{Parser, Subcommand};
 use controller::render;
 use serde::Serialize;
 use switchyard_api::{
-    Client, Datapath, Error, FlowQuery, NewNode, NewPod, NodeName, PodName, TableSelector,
-    DEFAULT_CONTROLLER,
+    Client, Datapath, Error, FlowQuery, NewNode, NewPod, NewService, NodeName, PodName, Protocol,
+    ServiceName, ServiceType, TableSelector, DEFAULT_CONTROLLER,
 };
 
-/// Manage a Switchyard cluster: nodes, pods and their live flows.
+/// Manage a Switchyard cluster: nodes, pods, services and their live flows.
 #[derive(Debug, Parser)]
 #[command(
     name = "yardctl",
@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: PodCommand,
     },
+    /// Add, list, show and remove services (NodePort and ClusterIP) and their backends.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
     /// Print a node's live flow table, read from its switch over OpenFlow.
     Flows {
         /// The node.
@@ -60,11 +65,12 @@ enum Command {
         /// Only this table, by pipeline name (l3-forward) or number.
         #[arg(long, value_name = "NAME|NUM")]
         table: Option<TableSelector>,
-        /// Only flows owned by this node, pod or service.
+        /// Only flows (and groups) owned by this node, pod or service.
         #[arg(long, value_name = "NAME")]
         owner: Option<String>,
     },
-    /// Controller health, and per node: OVSDB and OpenFlow state, flows, pods.
+    /// Controller health, counts of nodes, pods and services, and per node: OVSDB and OpenFlow
+    /// state, flows, pods.
     Status,
 }
 
@@ -132,6 +138,71 @@ enum PodCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ServiceCommand {
+    /// Add a service; allocates its ClusterIP and, for NodePort, its node port.
+    Add {
+        /// Service name (lowercase letters, digits, '-').
+        name: ServiceName,
+        /// The port on the ClusterIP.
+        #[arg(long)]
+        port: u16,
+        /// The port on the backend pods [default: the --port value].
+        #[arg(long, value_name = "PORT")]
+        target_port: Option<u16>,
+        /// NodePort only: the port on every node's IP, 30000-32767 [default: a free one].
+        #[arg(long = "nodeport", value_name = "PORT")]
+        node_port: Option<u16>,
+        /// Publish on every node's IP (NodePort) or only on the ClusterIP [default: NodePort].
+        #[arg(long = "type", value_name = "TYPE", ignore_case = true,
+              value_parser = ["NodePort", "ClusterIP"])]
+        service_type: Option<String>,
+        /// Transport protocol [default: tcp].
+        #[arg(long, value_parser = ["tcp", "udp"])]
+        protocol: Option<String>,
+        /// A backend pod; repeat (or list several) for more.
+        #[arg(long = "pod", value_name = "POD", num_args = 1..)]
+        pods: Vec<PodName>,
+    },
+    /// List services.
+    List,
+    /// Show one service and its backends.
+    Show {
+        /// Service name.
+        name: ServiceName,
+    },
+    /// Remove a service, releasing its ClusterIP and node port.
+    Remove {
+        /// Service name.
+        name: ServiceName,
+    },
+    /// Add or remove a service's backend pods.
+    Backends {
+        #[command(subcommand)]
+        command: BackendsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackendsCommand {
+    /// Add backend pods (pods already there stay once).
+    Add {
+        /// Service name.
+        name: ServiceName,
+        /// A pod to add; repeat (or list several) for more.
+        #[arg(long = "pod", value_name = "POD", num_args = 1.., required = true)]
+        pods: Vec<PodName>,
+    },
+    /// Remove backend pods (pods that are not backends are ignored).
+    Remove {
+        /// Service name.
+        name: ServiceName,
+        /// A pod to remove; repeat (or list several) for more.
+        #[arg(long = "pod", value_name = "POD", num_args = 1.., required = true)]
+        pods: Vec<PodName>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -190,6 +261,7 @@ async fn execute(client: &Client, json: bool, command: Command) -> Result<(), Er
     match command {
         Command::Node { command } => node(client, json, command).await,
         Command::Pod { command } => pod(client, json, command).await,
+        Command::Service { command } => service(client, json, command).await,
         Command::Flows {
             node,
             bridge,
@@ -211,11 +283,13 @@ async fn execute(client: &Client, json: bool, command: Command) -> Result<(), Er
             let cluster = client.cluster().await?;
             let nodes = client.nodes().await?;
             let pods = client.pods(None).await?;
+            let services = client.services().await?;
             let value = serde_json::json!({
                 "health": health, "cluster": cluster, "nodes": nodes, "pods": pods,
+                "services": services,
             });
             show(json, &value, || {
-                render::status_text(client.url(), &health, &cluster, &nodes, &pods)
+                render::status_text(client.url(), &health, &cluster, &nodes, &pods, &services)
             });
             Ok(())
         }
@@ -290,6 +364,82 @@ async fn pod(client: &Client, json: bool, command: PodCommand) -> Result<(), Err
         PodCommand::Remove { name } => {
             client.remove_pod(&name).await?;
             println!("pod {name} removed");
+        }
+    }
+    Ok(())
+}
+
+async fn service(client: &Client, json: bool, command: ServiceCommand) -> Result<(), Error> {
+    match command {
+        ServiceCommand::Add {
+            name,
+            port,
+            target_port,
+            node_port,
+            service_type,
+            protocol,
+            pods,
+        } => {
+            // clap has checked both against their possible values.
+            let service_type = service_type
+                .and_then(|t| t.parse::<ServiceType>().ok())
+                .unwrap_or_default();
+            let protocol = protocol
+                .and_then(|p| p.parse::<Protocol>().ok())
+                .unwrap_or_default();
+            let req = NewService {
+                name,
+                protocol,
+                port,
+                target_port,
+                node_port,
+                service_type,
+                backends: pods,
+            };
+            let s = client.add_service(&req).await?;
+            show(json, &s, || {
+                let node_port = s
+                    .node_port
+                    .map(|p| format!(", node port {p}"))
+                    .unwrap_or_default();
+                format!(
+                    "service {} added: {} {}:{}/{}{node_port}, {} backend(s)\n",
+                    s.name,
+                    s.service_type,
+                    s.cluster_ip,
+                    s.port,
+                    s.protocol,
+                    s.backends.len()
+                )
+            });
+        }
+        ServiceCommand::List => {
+            let services = client.services().await?;
+            show(json, &services, || render::services_table(&services));
+        }
+        ServiceCommand::Show { name } => {
+            let s = client.service(&name).await?;
+            show(json, &s, || render::service_detail(&s));
+        }
+        ServiceCommand::Remove { name } => {
+            client.remove_service(&name).await?;
+            println!("service {name} removed");
+        }
+        ServiceCommand::Backends { command } => {
+            let s = match command {
+                BackendsCommand::Add { name, pods } => client.add_backends(&name, &pods).await?,
+                BackendsCommand::Remove { name, pods } => {
+                    client.remove_backends(&name, &pods).await?
+                }
+            };
+            show(json, &s, || {
+                let mut line = format!("service {}: {} backend(s)", s.name, s.backends.len());
+                for b in &s.backends {
+                    line.push(' ');
+                    line.push_str(b.pod.as_str());
+                }
+                line + "\n"
+            });
         }
     }
     Ok(())

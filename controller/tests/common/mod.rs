@@ -85,13 +85,14 @@ impl TestController {
     }
 
     /// Everything a failed request must leave untouched: revision, API views, state file bytes.
-    pub async fn fingerprint(&self) -> (u64, String, String, Vec<u8>) {
+    pub async fn fingerprint(&self) -> (u64, String, String, String, Vec<u8>) {
         let c = self.client();
         let revision = c.health().await.unwrap().revision;
         let nodes = serde_json::to_string(&c.nodes().await.unwrap()).unwrap();
         let pods = serde_json::to_string(&c.pods(None).await.unwrap()).unwrap();
+        let services = serde_json::to_string(&c.services().await.unwrap()).unwrap();
         let file = std::fs::read(self.state_path()).unwrap();
-        (revision, nodes, pods, file)
+        (revision, nodes, pods, services, file)
     }
 }
 

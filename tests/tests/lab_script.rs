@@ -1,0 +1,232 @@
+//! `deploy/lab.sh` end to end: `up` builds the lab's namespaces, Open vSwitch per node,
+//! the controller and the nodes' registration; `status` and `exec` work on it; a second
+//! `up` leaves it alone; `down` removes every namespace, process and file, and is safe to
+//! run twice. Each test runs its own lab (unique LAB_PREFIX, LAB_DIR, LAB_SOCKET) with the
+//! binaries of this build (LAB_BIN_DIR), so it can run next to the other tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use switchyard_tests::cluster::bin;
+use switchyard_tests::{ovs_available, unique_name};
+
+/// One lab made by the script; `down` runs on drop, also when the test fails.
+struct LabScript {
+    prefix: String,
+    dir: PathBuf,
+    socket: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl LabScript {
+    fn new() -> LabScript {
+        let tmp = tempfile::Builder::new()
+            .prefix("switchyard-labsh-")
+            .tempdir()
+            .expect("temp dir");
+        LabScript {
+            prefix: unique_name("lb"),
+            dir: tmp.path().join("lab"),
+            socket: tmp.path().join("controller.sock"),
+            _tmp: tmp,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/lab.sh");
+        let bins = bin("yardctl").parent().expect("bin dir").to_path_buf();
+        Command::new("bash")
+            .arg(script)
+            .args(args)
+            .env("LAB_PREFIX", &self.prefix)
+            .env("LAB_DIR", &self.dir)
+            .env("LAB_SOCKET", &self.socket)
+            .env("LAB_BIN_DIR", bins)
+            .output()
+            .expect("run deploy/lab.sh")
+    }
+
+    /// Runs `lab.sh ARGS`, asserts it succeeded and returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "lab.sh {args:?} failed ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// The namespaces whose names start with this lab's prefix.
+    fn namespaces(&self) -> Vec<String> {
+        let list = std::fs::read_dir("/run/netns")
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let mine = format!("{}-", self.prefix);
+        list.into_iter().filter(|n| n.starts_with(&mine)).collect()
+    }
+
+    /// Every pid the lab recorded (controller, agents, OVS daemons), with its command name.
+    fn recorded_pids(&self) -> Vec<(u32, String)> {
+        let mut files = Vec::new();
+        collect_pid_files(&self.dir, &mut files);
+        files
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok()?.trim().parse().ok())
+            .filter_map(|pid: u32| Some((pid, comm(pid)?)))
+            .collect()
+    }
+}
+
+impl Drop for LabScript {
+    fn drop(&mut self) {
+        let out = self.run(&["down"]);
+        if std::thread::panicking() {
+            eprintln!(
+                "---- lab.sh down ----\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+}
+
+fn collect_pid_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_pid_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "pid") {
+            out.push(p);
+        }
+    }
+}
+
+fn comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+/// The root namespace's IPv4 addresses and routes, which the lab must not touch.
+fn root_network() -> String {
+    let mut out = String::new();
+    for args in [
+        &["-4", "-o", "addr", "show"][..],
+        &["-4", "route", "show", "table", "all"][..],
+    ] {
+        let o = Command::new("ip").args(args).output().expect("ip");
+        out.push_str(&String::from_utf8_lossy(&o.stdout));
+    }
+    out
+}
+
+#[test]
+fn lab_up_without_demo_runs_the_cluster_and_down_leaves_nothing() {
+    if !ovs_available() {
+        return;
+    }
+    let before = root_network();
+    let lab = LabScript::new();
+    let up = lab.ok(&["up", "--nodes", "2", "--no-demo"]);
+    assert!(up.contains("lab up: 2 nodes"), "{up}");
+
+    let mut ns = lab.namespaces();
+    ns.sort();
+    let p = &lab.prefix;
+    let want: Vec<String> = ["ctl", "ext", "n1", "n2", "underlay"]
+        .iter()
+        .map(|s| format!("{p}-{s}"))
+        .collect();
+    assert_eq!(ns, want);
+
+    let status = lab.ok(&["status"]);
+    assert!(
+        status.contains("controller") && status.contains("running"),
+        "{status}"
+    );
+    assert!(status.contains("192.168.56.12"), "{status}");
+
+    // A node's OVS tools find that node's daemons, as on a real node.
+    let show = lab.ok(&["exec", "n1", "--", "ovs-vsctl", "show"]);
+    assert!(
+        show.contains("Bridge br-ex") && show.contains("Port eth1"),
+        "{show}"
+    );
+    let flows = lab.ok(&[
+        "exec",
+        "n2",
+        "--",
+        "ovs-ofctl",
+        "-O",
+        "OpenFlow13",
+        "dump-flows",
+        "br-ex",
+    ]);
+    assert!(flows.contains("actions=NORMAL"), "{flows}");
+    lab.ok(&[
+        "exec",
+        "n1",
+        "--",
+        "ovs-appctl",
+        "-t",
+        "ovs-vswitchd",
+        "version",
+    ]);
+
+    // The underlay connects the outside world and the controller to the nodes' br-ex.
+    for (from, to) in [("ext", "192.168.56.11"), ("ctl", "192.168.56.12")] {
+        lab.ok(&["exec", from, "--", "ping", "-c", "1", "-w", "10", to]);
+    }
+    let unknown = lab.run(&["exec", "n9", "--", "true"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no node or pod named n9"));
+
+    // The nodes are registered with the lab's controller.
+    let nodes = Command::new(bin("yardctl"))
+        .arg("--controller")
+        .arg(format!("unix:{}", lab.socket.display()))
+        .args(["node", "list"])
+        .output()
+        .expect("yardctl");
+    let nodes = String::from_utf8_lossy(&nodes.stdout);
+    assert!(
+        nodes.contains("n1") && nodes.contains("192.168.56.12"),
+        "{nodes}"
+    );
+
+    // A second up leaves the running lab alone.
+    let again = lab.ok(&["up", "--nodes", "2", "--no-demo"]);
+    assert!(again.contains("already up"), "{again}");
+    assert_eq!(lab.namespaces().len(), 5);
+
+    let pids = lab.recorded_pids();
+    let names: Vec<&str> = pids.iter().map(|(_, c)| c.as_str()).collect();
+    for daemon in ["yard-controller", "ovsdb-server", "ovs-vswitchd"] {
+        assert!(names.contains(&daemon), "{daemon} not running: {pids:?}");
+    }
+
+    lab.ok(&["down"]);
+    assert_eq!(lab.namespaces(), Vec::<String>::new());
+    assert!(!lab.dir.exists(), "{} left behind", lab.dir.display());
+    assert!(!lab.socket.exists(), "{} left behind", lab.socket.display());
+    for (pid, name) in &pids {
+        assert_ne!(
+            comm(*pid).as_deref(),
+            Some(name.as_str()),
+            "{name} (pid {pid}) still runs"
+        );
+    }
+    let twice = lab.ok(&["down"]);
+    assert!(twice.contains("nothing to remove"), "{twice}");
+    assert_eq!(
+        root_network(),
+        before,
+        "the lab changed the root namespace's addresses or routes"
+    );
+}
