@@ -211,6 +211,118 @@ impl PortAttach for VsctlPorts {
     }
 }
 
+/// [`PortAttach`] through Switchyard's own OVSDB client (`ovsdb::vswitch`): one
+/// transaction per attach or detach, ofport waits on a monitor instead of polling.
+#[derive(Clone)]
+pub struct OvsdbPorts {
+    client: ovsdb::Client,
+    bridge: String,
+}
+
+impl std::fmt::Debug for OvsdbPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OvsdbPorts")
+            .field("bridge", &self.bridge)
+            .finish()
+    }
+}
+
+impl OvsdbPorts {
+    /// Uses an open client (it reconnects by itself).
+    pub fn new(client: ovsdb::Client, bridge: impl Into<String>) -> OvsdbPorts {
+        OvsdbPorts {
+            client,
+            bridge: bridge.into(),
+        }
+    }
+
+    /// Connects to `target` (`unix:PATH` or `tcp:IP:PORT`).
+    ///
+    /// # Errors
+    /// The client's error when the first connection fails.
+    pub async fn connect(
+        target: &str,
+        bridge: impl Into<String>,
+    ) -> Result<OvsdbPorts, ovsdb::Error> {
+        Ok(OvsdbPorts::new(
+            ovsdb::Client::connect(target).await?,
+            bridge,
+        ))
+    }
+
+    fn err(&self, op: &'static str, port: &str, e: ovsdb::Error) -> OvsError {
+        OvsError {
+            op,
+            bridge: self.bridge.clone(),
+            port: port.to_owned(),
+            reason: crate::error_chain(&e),
+        }
+    }
+}
+
+impl PortAttach for OvsdbPorts {
+    fn bridge(&self) -> &str {
+        &self.bridge
+    }
+
+    async fn attach(&self, port: &PodPort) -> Result<(), OvsError> {
+        let spec = ovsdb::vswitch::PortSpec {
+            name: port.name.clone(),
+            iface_type: String::new(),
+            options: BTreeMap::new(),
+            external_ids: port.external_ids(),
+            ofport_request: None,
+            mtu_request: None,
+        };
+        ovsdb::vswitch::ensure_port(&self.client, &self.bridge, &spec)
+            .await
+            .map(drop)
+            .map_err(|e| self.err("attach", &port.name, e))
+    }
+
+    async fn detach(&self, name: &str) -> Result<bool, OvsError> {
+        ovsdb::vswitch::remove_port(&self.client, &self.bridge, name)
+            .await
+            .map_err(|e| self.err("detach", name, e))
+    }
+
+    async fn pod_ports(&self) -> Result<Vec<OwnedPort>, OvsError> {
+        let rows = ovsdb::vswitch::interfaces(&self.client)
+            .await
+            .map_err(|e| self.err("list", "", e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(OwnedPort {
+                    pod: r.external_ids.get(EXT_POD)?.clone(),
+                    netns: r.external_ids.get(EXT_POD_NETNS).cloned(),
+                    name: r.name,
+                })
+            })
+            .collect())
+    }
+
+    async fn ofport(&self, name: &str, timeout: Duration) -> Result<u32, OvsError> {
+        let n = ovsdb::vswitch::wait_ofport(&self.client, name, timeout)
+            .await
+            .map_err(|e| self.err("ofport", name, e))?;
+        u32::try_from(n).ok().filter(|p| *p > 0).ok_or_else(|| {
+            self.err_text("ofport", name, format!("ovs-vswitchd reported ofport {n}"))
+        })
+    }
+}
+
+impl OvsdbPorts {
+    fn err_text(&self, op: &'static str, port: &str, reason: String) -> OvsError {
+        OvsError {
+            op,
+            bridge: self.bridge.clone(),
+            port: port.to_owned(),
+            reason,
+        }
+    }
+}
+
 /// One line of `--format=csv --data=bare list Interface name,external_ids`:
 /// `name,k=v k2=v2` (a value with spaces is quoted by the tool; ours never have any).
 fn parse_vsctl_row(line: &str) -> Option<OwnedPort> {

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use agent::netns::{join_mount_ns, MountNs};
-use agent::ovs::VsctlPorts;
+use agent::ovs::OvsdbPorts;
 use agent::{NodeNet, Wirer};
 use switchyard_api::{Client, NodeName, DEFAULT_CONTROLLER};
 
@@ -72,13 +72,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let net = NodeNet::current()
         .await
         .context("opening a netlink socket")?;
-    let ports = VsctlPorts::new(args.ovsdb.clone(), args.bridge.clone());
     let cfg = agent::daemon::Config {
         controller,
         node: args.node.clone(),
         mgmt_wait: Duration::from_secs(args.mgmt_wait),
     };
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     tokio::spawn(async move {
@@ -88,6 +87,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         let _ = tx.send(true);
     });
+    // The local OVSDB may start after us: retry (the client reconnects by itself later).
+    let mut wait = Duration::from_millis(100);
+    let ports = loop {
+        match OvsdbPorts::connect(&args.ovsdb, args.bridge.clone()).await {
+            Ok(p) => break p,
+            Err(e) => {
+                tracing::warn!(ovsdb = %args.ovsdb, error = %agent::error_chain(&e), "cannot reach OVSDB; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = rx.changed() => return Ok(()),
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
     tracing::info!(node = %args.node, controller = %args.controller, ovsdb = %args.ovsdb, "yard-agent starting");
     agent::daemon::run(cfg, Wirer::new(net, ports), rx)
         .await
