@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use agent::ovs::{PortAttach, VsctlPorts};
+use agent::ovs::{OvsdbPorts, PortAttach, VsctlPorts};
 use agent::{NetnsRef, NodeNet, PodSpec, Wirer};
 use switchyard_tests::{ovs_available, unique_name, Netns, Ovs};
 
@@ -185,6 +185,18 @@ fn main() {
             p99: p,
             burst: r,
         });
+        let ports = OvsdbPorts::connect(&ovs.db_target(), "br-int")
+            .await
+            .expect("ovsdb");
+        let wirer = Wirer::new(wirer.net.clone(), ports);
+        let (m, p) = stats(sequential(&wirer, true, &format!("{prefix}d"), n).await);
+        let r = burst(&wirer, true, &format!("{prefix}D"), burst_n).await;
+        rows.push(Row {
+            what: "agent rtnetlink + port via OVSDB (yard-agent)",
+            median: m,
+            p99: p,
+            burst: r,
+        });
     });
     let (v, _) = shell_floor(&node, None, &format!("{prefix}f"), n, false);
     let (_, r) = shell_floor(&node, None, &format!("{prefix}F"), burst_n, true);
@@ -208,13 +220,13 @@ fn main() {
 
     println!("wire+unwire per pod over {n} pods; burst = {burst_n} pods wired at once\n");
     println!(
-        "| {:<44} | {:>10} | {:>10} | {:>12} |",
+        "| {:<46} | {:>10} | {:>10} | {:>12} |",
         "path", "median", "p99", "burst pods/s"
     );
-    println!("|{:-<46}|{:->12}|{:->12}|{:->14}|", "", "", "", "");
+    println!("|{:-<48}|{:->12}|{:->12}|{:->14}|", "", "", "", "");
     for r in rows {
         println!(
-            "| {:<44} | {:>10} | {:>10} | {:>12.1} |",
+            "| {:<46} | {:>10} | {:>10} | {:>12.1} |",
             r.what,
             ms(r.median),
             ms(r.p99),

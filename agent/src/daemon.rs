@@ -20,6 +20,8 @@ use crate::{NetnsRef, PodSpec, Wirer};
 const WATCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// The long poll while some pod is in error: its wiring is retried this often.
 const RETRY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Every pod is checked (and repaired) at least this often, even without a change.
+const RESYNC: Duration = Duration::from_secs(60);
 /// Pods wired at the same time.
 const PARALLEL: usize = 8;
 /// First and largest wait between attempts to reach the controller.
@@ -55,6 +57,8 @@ pub enum DaemonError {
 struct Applied {
     spec: PodSpec,
     status: PodStatus,
+    /// Cleared by the periodic resync: check this pod again even though nothing changed.
+    checked: bool,
 }
 
 struct Backoff(Duration);
@@ -101,6 +105,7 @@ pub async fn run<P: PortAttach>(
     let mut host_task: Option<tokio::task::JoinHandle<()>> = None;
     let mut host_spec: Option<HostSpec> = None;
     let mut cleaned = false;
+    let mut last_resync = std::time::Instant::now();
     'outer: loop {
         // Wait for the node (and the controller).
         let mut backoff = Backoff::new();
@@ -137,6 +142,13 @@ pub async fn run<P: PortAttach>(
             if !cleaned {
                 remove_orphans(&wirer, &view).await;
                 cleaned = true;
+            }
+            if last_resync.elapsed() >= RESYNC {
+                // Level-triggered safety net: a veth deleted behind our back is made again.
+                for a in applied.values_mut() {
+                    a.checked = false;
+                }
+                last_resync = std::time::Instant::now();
             }
             apply(&cfg.controller, &wirer, &view, &mut applied).await;
             let timeout = if applied.values().any(|a| a.status.state == PodState::Error) {
@@ -280,7 +292,7 @@ async fn apply<P: PortAttach>(
     for pod in &view.pods {
         let spec = PodSpec::from_pod(pod, &view.node);
         match applied.get(pod.name.as_str()) {
-            Some(a) if a.spec == spec && a.status.state == PodState::Wired => {}
+            Some(a) if a.spec == spec && a.status.state == PodState::Wired && a.checked => {}
             Some(a) if a.spec != spec => {
                 // Moved to another namespace or address: undo the old wiring first.
                 let old = a.spec.clone();
@@ -320,7 +332,14 @@ async fn apply<P: PortAttach>(
         .collect()
         .await;
     for (spec, status) in results {
-        applied.insert(spec.name.clone(), Applied { spec, status });
+        applied.insert(
+            spec.name.clone(),
+            Applied {
+                spec,
+                status,
+                checked: true,
+            },
+        );
     }
     // Pods that left this node.
     let present: BTreeSet<&str> = view.pods.iter().map(|p| p.name.as_str()).collect();
@@ -337,7 +356,7 @@ async fn apply<P: PortAttach>(
                     Ok(()) => info!(host_if = %a.spec.host_if, "pod unwired"),
                     Err(e) => {
                         warn!(error = %crate::error_chain(&e), "unwiring failed; retrying with the next view");
-                        applied.insert(name.clone(), Applied { spec: a.spec.clone(), status: PodStatus { state: PodState::Error, ..a.status.clone() } });
+                        applied.insert(name.clone(), Applied { spec: a.spec.clone(), status: PodStatus { state: PodState::Error, ..a.status.clone() }, checked: true });
                     }
                 }
             }

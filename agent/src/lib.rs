@@ -96,7 +96,11 @@ impl<P: PortAttach> Wirer<P> {
             pod: spec.name.clone(),
             source,
         };
-        self.ports.attach(&port).await.map_err(ovs)?;
+        if outcome.created {
+            self.ports.reattach(&port).await.map_err(ovs)?;
+        } else {
+            self.ports.attach(&port).await.map_err(ovs)?;
+        }
         let ofport = self
             .ports
             .ofport(&spec.host_if, OFPORT_TIMEOUT)

@@ -82,6 +82,11 @@ pub trait PortAttach: Send + Sync {
     fn detach(&self, name: &str) -> impl Future<Output = Result<bool, OvsError>> + Send;
     /// Every interface that carries `switchyard-pod`.
     fn pod_ports(&self) -> impl Future<Output = Result<Vec<OwnedPort>, OvsError>> + Send;
+    /// Attaches `port` after its device was made again (a repaired veth with the same
+    /// name): if the port existed, it is removed and ovs-vswitchd is waited for before it is
+    /// added back, because the userspace datapath keeps reading the old device otherwise
+    /// (its AF_PACKET socket is bound to the old interface index), and traffic stops.
+    fn reattach(&self, port: &PodPort) -> impl Future<Output = Result<(), OvsError>> + Send;
     /// Waits until ovs-vswitchd has given the interface an OpenFlow port number.
     fn ofport(
         &self,
@@ -171,6 +176,12 @@ impl PortAttach for VsctlPorts {
         }
         let args = ["--if-exists", "del-port", &self.bridge, name].map(str::to_owned);
         self.vsctl("detach", name, &args).await.map(|_| true)
+    }
+
+    async fn reattach(&self, port: &PodPort) -> Result<(), OvsError> {
+        // Without --no-wait, ovs-vsctl waits until ovs-vswitchd has applied the removal.
+        self.detach(&port.name).await?;
+        self.attach(port).await
     }
 
     async fn pod_ports(&self) -> Result<Vec<OwnedPort>, OvsError> {
@@ -286,6 +297,13 @@ impl PortAttach for OvsdbPorts {
             .map_err(|e| self.err("detach", name, e))
     }
 
+    async fn reattach(&self, port: &PodPort) -> Result<(), OvsError> {
+        if self.detach(&port.name).await? {
+            self.sync_switch(&port.name, crate::OFPORT_TIMEOUT).await?;
+        }
+        self.attach(port).await
+    }
+
     async fn pod_ports(&self) -> Result<Vec<OwnedPort>, OvsError> {
         let rows = ovsdb::vswitch::interfaces(&self.client)
             .await
@@ -313,6 +331,61 @@ impl PortAttach for OvsdbPorts {
 }
 
 impl OvsdbPorts {
+    /// Asks ovs-vswitchd to apply the database now and waits until it has, as `ovs-vsctl`
+    /// does: bump `Open_vSwitch.next_cfg`, wait for `cur_cfg` to reach it.
+    async fn sync_switch(&self, port: &str, timeout: Duration) -> Result<(), OvsError> {
+        use ovsdb::{Mutation, Mutator, Op, Value};
+        const DB: &str = "Open_vSwitch";
+        let int_of = |r: &[ovsdb::OpResult], i: usize, col: &str| -> Option<i64> {
+            match r.get(i)?.rows.as_ref()?.first()?.get(col)?.as_atom()? {
+                ovsdb::Atom::Integer(n) => Some(*n),
+                _ => None,
+            }
+        };
+        let select = |col: &str| Op::Select {
+            table: DB.into(),
+            where_: vec![],
+            columns: Some(vec![col.into()]),
+        };
+        let bump = Op::Mutate {
+            table: DB.into(),
+            where_: vec![],
+            mutations: vec![Mutation {
+                column: "next_cfg".into(),
+                mutator: Mutator::Add,
+                value: Value::integer(1),
+            }],
+        };
+        let r = self
+            .client
+            .transact(DB, vec![bump, select("next_cfg")])
+            .await
+            .map_err(|e| self.err("sync", port, e))?;
+        let want = int_of(&r, 1, "next_cfg")
+            .ok_or_else(|| self.err_text("sync", port, "no Open_vSwitch row".into()))?;
+        let start = Instant::now();
+        loop {
+            let r = self
+                .client
+                .transact(DB, vec![select("cur_cfg")])
+                .await
+                .map_err(|e| self.err("sync", port, e))?;
+            if int_of(&r, 0, "cur_cfg").is_some_and(|c| c >= want) {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(self.err_text(
+                    "sync",
+                    port,
+                    format!(
+                        "ovs-vswitchd did not apply the change within {timeout:?}; is it running?"
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     fn err_text(&self, op: &'static str, port: &str, reason: String) -> OvsError {
         OvsError {
             op,

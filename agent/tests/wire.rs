@@ -258,6 +258,15 @@ fn ovs_bridge_case<P: PortAttach, F: std::future::Future<Output = P>>(
         let owned = wirer.ports.pod_ports().await.unwrap();
         assert_eq!(owned.len(), 2, "{owned:?}");
 
+        // A crash that lost the veth but left the port: wiring again brings traffic back.
+        node.run(&["ip", "link", "del", &sb.host_if]);
+        let rewired = wirer.wire(&sb).await.unwrap();
+        assert!(rewired.outcome.created && rewired.ofport > 0);
+        wait_for("ping after repair", Duration::from_secs(30), || {
+            pa.ok(&["ping", "-c", "1", "-W", "1", "10.244.1.11"])
+                .then_some(())
+        });
+
         wirer.unwire(&sa).await.unwrap();
         wirer.unwire(&sb).await.unwrap();
         let ports = ovs.vsctl(&["list-ports", "br-int"]);
