@@ -95,6 +95,23 @@ fn agent_wires_pods_reports_status_and_reconciles_after_restart() {
         .run(&["nft", "list", "table", "ip", "switchyard"])
         .contains("masquerade"));
 
+    // A namespace that is gone is reported as an error naming it; nothing is made for it.
+    let gone = lab.pod_name("g");
+    let gone_ns = format!("/run/netns/{gone}-missing");
+    lab.yardctl_ok(&["pod", "add", &gone, "--node", "n1", "--netns", &gone_ns]);
+    let g = wait_for("pod g in error", Duration::from_secs(60), || {
+        pod_json(&lab, &gone).filter(|p| p["status"]["state"] == "error")
+    });
+    let reason = g["status"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&gone) && reason.contains(&gone_ns) && reason.contains("does not exist"),
+        "{reason}"
+    );
+    assert!(!node
+        .netns
+        .ok(&["ip", "link", "show", &agent::host_if_name(&gone)]));
+    lab.yardctl_ok(&["pod", "remove", &gone]);
+
     // Removing the pod unwires it.
     lab.yardctl_ok(&["pod", "remove", &a]);
     wait_for("pod a unwired", Duration::from_secs(60), || {
