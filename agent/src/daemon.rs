@@ -195,7 +195,8 @@ fn fatal(e: &switchyard_api::Error) -> bool {
     matches!(e.status(), Some(400 | 401))
 }
 
-/// Sets the host side up, retrying until it succeeds.
+/// Keeps the host side set up: retries until it succeeds, then checks it again every
+/// [`RESYNC`] (an ovs-vswitchd restart makes `yard0` anew, without its address).
 async fn keep_host(net: crate::NodeNet, spec: HostSpec, wait: Duration) {
     let span = info_span!("host", node = %spec.node);
     async move {
@@ -203,8 +204,11 @@ async fn keep_host(net: crate::NodeNet, spec: HostSpec, wait: Duration) {
         loop {
             match host::setup_host(&net, &spec, wait).await {
                 Ok(out) => {
-                    info!(changed = out.changed(), mgmt_ip = %spec.mgmt_ip, "host side ready");
-                    return;
+                    if out.changed() {
+                        info!(mgmt_ip = %spec.mgmt_ip, ?out, "host side set up");
+                    }
+                    backoff = Backoff::new();
+                    tokio::time::sleep(RESYNC).await;
                 }
                 Err(e) => {
                     warn!(error = %crate::error_chain(&e), "host side not ready; retrying");
@@ -374,5 +378,42 @@ async fn apply<P: PortAttach>(
                 warn!(pod = %pod.name, error = %e, "cannot report pod status; retrying with the next view");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_seconds() {
+        let mut b = Backoff::new();
+        let waits: Vec<Duration> = (0..9).map(|_| b.next()).collect();
+        assert_eq!(waits[0], Duration::from_millis(100));
+        assert_eq!(waits[1], Duration::from_millis(200));
+        assert_eq!(waits[8], Duration::from_secs(5));
+    }
+
+    #[test]
+    fn orphan_spec_removes_only_the_agents_own_namespace() {
+        let own = orphan_spec("web-1", "y00000000000001", Some("yp-web-1"));
+        assert!(own.remove_netns && !own.create_netns);
+        assert_eq!(own.host_if, "y00000000000001");
+        let foreign = orphan_spec("web-1", "y00000000000001", Some("/var/run/cni/abc"));
+        assert!(!foreign.remove_netns);
+        assert_eq!(foreign.netns, NetnsRef::Path("/var/run/cni/abc".into()));
+        let unknown = orphan_spec("web-2", "y00000000000002", None);
+        assert_eq!(unknown.netns, NetnsRef::Named("yp-web-2".into()));
+        assert!(unknown.remove_netns);
+    }
+
+    #[test]
+    fn only_client_errors_stop_the_daemon() {
+        let api = |status| switchyard_api::Error::Api {
+            status,
+            message: String::new(),
+        };
+        assert!(fatal(&api(401)) && fatal(&api(400)));
+        assert!(!fatal(&api(404)) && !fatal(&api(500)) && !fatal(&api(503)));
     }
 }

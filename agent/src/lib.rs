@@ -106,6 +106,9 @@ impl<P: PortAttach> Wirer<P> {
             .ofport(&spec.host_if, OFPORT_TIMEOUT)
             .await
             .map_err(ovs)?;
+        if outcome.created {
+            self.net.ensure_host_up(spec).await?;
+        }
         Ok(WiredPod {
             host_if: spec.host_if.clone(),
             ofport,

@@ -21,7 +21,7 @@ pub const NETNS_DIR: &str = "/run/netns";
 #[non_exhaustive]
 pub enum NetnsError {
     /// The namespace file does not exist (the pod's sandbox is gone, or the name is wrong).
-    #[error("network namespace {path} does not exist")]
+    #[error("network namespace {path} does not exist; create it (ip netns add) or give the pod an existing one")]
     Missing {
         /// The namespace file.
         path: PathBuf,

@@ -734,6 +734,34 @@ impl NodeNet {
         Ok(())
     }
 
+    /// Brings the host end up again if something turned it down; returns whether it did.
+    ///
+    /// ovs-vswitchd turns on `PROMISC` when it adds a port, computing the new flags from
+    /// its cached copy; for a device made again under a name it knew, that copy can be the
+    /// old device's (down), and the new device goes down with it. [`crate::Wirer`] calls
+    /// this once the port has its ofport.
+    ///
+    /// # Errors
+    /// [`WireError::Netlink`] naming the pod.
+    pub async fn ensure_host_up(&self, spec: &PodSpec) -> Result<bool, WireError> {
+        let nle = |op, object: &str| netlink_error(&spec.name, op, object);
+        match nl::link(&self.handle, &spec.host_if)
+            .await
+            .map_err(nle("get link", &spec.host_if))?
+        {
+            Some(l) if !l.up => {
+                let want = LinkWant {
+                    up: true,
+                    ..LinkWant::default()
+                };
+                nl::ensure_link(&self.handle, &l, &want)
+                    .await
+                    .map_err(nle("set link", &spec.host_if))
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// The host veths in this namespace that the agent made: `(interface, pod)` for every
     /// link named by the scheme whose alias names a pod.
     ///

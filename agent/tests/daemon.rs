@@ -80,20 +80,19 @@ fn agent_wires_pods_reports_status_and_reconciles_after_restart() {
         .vsctl(&["get", "Interface", &host_if, "external_ids"]);
     assert!(ids.contains(&a) && ids.contains(&ip), "{ids}");
     // The host side.
-    wait_for("yard0 addressed", Duration::from_secs(60), || {
-        node.netns
-            .run(&["ip", "addr", "show", "dev", "yard0"])
-            .contains("inet 10.244.1.2/24")
+    wait_for(
+        "the host side (yard0, routes, masquerade)",
+        Duration::from_secs(60),
+        || {
+            let addr = node.netns.run(&["ip", "addr", "show", "dev", "yard0"]);
+            let routes = node.netns.run(&["ip", "route"]);
+            (addr.contains("inet 10.244.1.2/24")
+                && routes.contains("10.244.0.0/16 via 10.244.1.1 dev yard0")
+                && routes.contains("10.96.0.0/16 via 10.244.1.1 dev yard0")
+                && node.netns.ok(&["nft", "list", "table", "ip", "switchyard"]))
             .then_some(())
-    });
-    assert!(node
-        .netns
-        .run(&["ip", "route"])
-        .contains("10.244.0.0/16 via 10.244.1.1 dev yard0"));
-    assert!(node
-        .netns
-        .run(&["nft", "list", "table", "ip", "switchyard"])
-        .contains("masquerade"));
+        },
+    );
 
     // A namespace that is gone is reported as an error naming it; nothing is made for it.
     let gone = lab.pod_name("g");

@@ -266,6 +266,8 @@ fn ovs_bridge_case<P: PortAttach, F: std::future::Future<Output = P>>(
             pa.ok(&["ping", "-c", "1", "-W", "1", "10.244.1.11"])
                 .then_some(())
         });
+        let up = node.run(&["ip", "link", "show", &sb.host_if]);
+        assert!(up.contains(",UP"), "the repaired host end must be up: {up}");
 
         wirer.unwire(&sa).await.unwrap();
         wirer.unwire(&sb).await.unwrap();

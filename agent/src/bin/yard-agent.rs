@@ -49,7 +49,10 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // netlink-packet-route warns about every newer kernel attribute it does not know.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("info,netlink_packet_route=error")
+                }),
         )
         .with_writer(std::io::stderr)
         .init();
