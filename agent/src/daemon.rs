@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::host::{self, HostSpec};
-use crate::ovs::PortAttach;
+use crate::ovs::{OvsdbPorts, PortAttach};
 use crate::{NetnsRef, PodSpec, Wirer};
 
 /// How long one long poll may wait.
@@ -188,6 +188,27 @@ pub async fn run<P: PortAttach>(
     }
     info!(node = %node, "stopping; pod wiring is left in place");
     Ok(())
+}
+
+/// Connects to the local OVSDB, retrying with backoff (it may start after the agent; once
+/// connected, the client reconnects by itself). `None` if `stop` turned true first.
+pub async fn connect_ovsdb(
+    target: &str,
+    bridge: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<OvsdbPorts> {
+    let mut backoff = Backoff::new();
+    loop {
+        match OvsdbPorts::connect(target, bridge).await {
+            Ok(p) => return Some(p),
+            Err(e) => {
+                warn!(ovsdb = %target, error = %crate::error_chain(&e), "cannot reach OVSDB; retrying");
+                if !pause(backoff.next(), stop).await {
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 /// 400 and 401 do not get better by retrying.

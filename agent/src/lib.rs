@@ -34,7 +34,7 @@
 pub mod daemon;
 pub mod host;
 pub mod netns;
-pub mod nl;
+mod nl;
 pub mod ovs;
 mod pod;
 

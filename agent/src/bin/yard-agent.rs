@@ -7,7 +7,6 @@ use anyhow::Context;
 use clap::Parser;
 
 use agent::netns::{join_mount_ns, MountNs};
-use agent::ovs::OvsdbPorts;
 use agent::{NodeNet, Wirer};
 use switchyard_api::{Client, NodeName, DEFAULT_CONTROLLER};
 
@@ -90,20 +89,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         let _ = tx.send(true);
     });
-    // The local OVSDB may start after us: retry (the client reconnects by itself later).
-    let mut wait = Duration::from_millis(100);
-    let ports = loop {
-        match OvsdbPorts::connect(&args.ovsdb, args.bridge.clone()).await {
-            Ok(p) => break p,
-            Err(e) => {
-                tracing::warn!(ovsdb = %args.ovsdb, error = %agent::error_chain(&e), "cannot reach OVSDB; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = rx.changed() => return Ok(()),
-                }
-                wait = (wait * 2).min(Duration::from_secs(5));
-            }
-        }
+    let Some(ports) = agent::daemon::connect_ovsdb(&args.ovsdb, &args.bridge, &mut rx).await else {
+        return Ok(());
     };
     tracing::info!(node = %args.node, controller = %args.controller, ovsdb = %args.ovsdb, "yard-agent starting");
     agent::daemon::run(cfg, Wirer::new(net, ports), rx)
