@@ -87,6 +87,7 @@ fn agent_wires_pods_reports_status_and_reconciles_after_restart() {
             let addr = node.netns.run(&["ip", "addr", "show", "dev", "yard0"]);
             let routes = node.netns.run(&["ip", "route"]);
             (addr.contains("inet 10.244.1.2/24")
+                && addr.contains("link/ether 0a:58:0a:f4:01:02")
                 && routes.contains("10.244.0.0/16 via 10.244.1.1 dev yard0")
                 && routes.contains("10.96.0.0/16 via 10.244.1.1 dev yard0")
                 && node.netns.ok(&["nft", "list", "table", "ip", "switchyard"]))

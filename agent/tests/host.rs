@@ -13,6 +13,7 @@ fn spec() -> HostSpec {
         node: "n3".into(),
         mgmt_if: MGMT_IF.into(),
         mgmt_ip: Ipv4Addr::new(10, 244, 3, 2),
+        mgmt_mac: Some("0a:58:0a:f4:03:02".parse().unwrap()),
         subnet: "10.244.3.0/24".parse().unwrap(),
         router_ip: Ipv4Addr::new(10, 244, 3, 1),
         mtu: 1400,
@@ -79,6 +80,7 @@ fn host_setup_is_idempotent_and_teardown_removes_it() {
             addr.contains("inet 10.244.3.2/24") && addr.contains("mtu 1400"),
             "{addr}"
         );
+        assert!(addr.contains("link/ether 0a:58:0a:f4:03:02"), "{addr}");
         let routes = node.run(&["ip", "route", "show"]);
         assert!(
             routes.contains("10.244.0.0/16 via 10.244.3.1 dev yard0"),
