@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ "$(id -u)" = 0 ]; then bash deploy/install-deps.sh; fi
+# The end-to-end tests run the binaries (yard-controller, yardctl, yard-agent).
+cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast --profile "${NEXTEST_PROFILE:-default}"
 else

@@ -13,13 +13,15 @@ use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::host::{self, HostSpec};
-use crate::ovs::PortAttach;
+use crate::ovs::{OvsdbPorts, PortAttach};
 use crate::{NetnsRef, PodSpec, Wirer};
 
 /// How long one long poll may wait.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// The long poll while some pod is in error: its wiring is retried this often.
 const RETRY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Every pod is checked (and repaired) at least this often, even without a change.
+const RESYNC: Duration = Duration::from_secs(60);
 /// Pods wired at the same time.
 const PARALLEL: usize = 8;
 /// First and largest wait between attempts to reach the controller.
@@ -55,6 +57,8 @@ pub enum DaemonError {
 struct Applied {
     spec: PodSpec,
     status: PodStatus,
+    /// Cleared by the periodic resync: check this pod again even though nothing changed.
+    checked: bool,
 }
 
 struct Backoff(Duration);
@@ -101,6 +105,7 @@ pub async fn run<P: PortAttach>(
     let mut host_task: Option<tokio::task::JoinHandle<()>> = None;
     let mut host_spec: Option<HostSpec> = None;
     let mut cleaned = false;
+    let mut last_resync = std::time::Instant::now();
     'outer: loop {
         // Wait for the node (and the controller).
         let mut backoff = Backoff::new();
@@ -137,6 +142,13 @@ pub async fn run<P: PortAttach>(
             if !cleaned {
                 remove_orphans(&wirer, &view).await;
                 cleaned = true;
+            }
+            if last_resync.elapsed() >= RESYNC {
+                // Level-triggered safety net: a veth deleted behind our back is made again.
+                for a in applied.values_mut() {
+                    a.checked = false;
+                }
+                last_resync = std::time::Instant::now();
             }
             apply(&cfg.controller, &wirer, &view, &mut applied).await;
             let timeout = if applied.values().any(|a| a.status.state == PodState::Error) {
@@ -178,12 +190,38 @@ pub async fn run<P: PortAttach>(
     Ok(())
 }
 
+/// Connects to the local OVSDB, retrying with backoff (it may start after the agent; once
+/// connected, the client reconnects by itself). `None` if `stop` turned true first.
+pub async fn connect_ovsdb(
+    target: &str,
+    bridge: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<OvsdbPorts> {
+    let mut backoff = Backoff::new();
+    loop {
+        match OvsdbPorts::connect(target, bridge).await {
+            Ok(p) => return Some(p),
+            Err(e) => {
+                warn!(ovsdb = %target, error = %crate::error_chain(&e), "cannot reach OVSDB; retrying");
+                if !pause(backoff.next(), stop).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// 400 and 401 do not get better by retrying.
 fn fatal(e: &switchyard_api::Error) -> bool {
     matches!(e.status(), Some(400 | 401))
 }
 
-/// Sets the host side up, retrying until it succeeds.
+/// How often the host side is checked once it is up: `yard0` loses its routes whenever its
+/// link goes down (an ovs-vswitchd restart makes it anew).
+const HOST_RECHECK: Duration = Duration::from_secs(5);
+
+/// Keeps the host side set up: retries until it succeeds, then checks it again every
+/// [`HOST_RECHECK`].
 async fn keep_host(net: crate::NodeNet, spec: HostSpec, wait: Duration) {
     let span = info_span!("host", node = %spec.node);
     async move {
@@ -191,8 +229,11 @@ async fn keep_host(net: crate::NodeNet, spec: HostSpec, wait: Duration) {
         loop {
             match host::setup_host(&net, &spec, wait).await {
                 Ok(out) => {
-                    info!(changed = out.changed(), mgmt_ip = %spec.mgmt_ip, "host side ready");
-                    return;
+                    if out.changed() {
+                        info!(mgmt_ip = %spec.mgmt_ip, ?out, "host side set up");
+                    }
+                    backoff = Backoff::new();
+                    tokio::time::sleep(HOST_RECHECK).await;
                 }
                 Err(e) => {
                     warn!(error = %crate::error_chain(&e), "host side not ready; retrying");
@@ -280,7 +321,7 @@ async fn apply<P: PortAttach>(
     for pod in &view.pods {
         let spec = PodSpec::from_pod(pod, &view.node);
         match applied.get(pod.name.as_str()) {
-            Some(a) if a.spec == spec && a.status.state == PodState::Wired => {}
+            Some(a) if a.spec == spec && a.status.state == PodState::Wired && a.checked => {}
             Some(a) if a.spec != spec => {
                 // Moved to another namespace or address: undo the old wiring first.
                 let old = a.spec.clone();
@@ -320,7 +361,14 @@ async fn apply<P: PortAttach>(
         .collect()
         .await;
     for (spec, status) in results {
-        applied.insert(spec.name.clone(), Applied { spec, status });
+        applied.insert(
+            spec.name.clone(),
+            Applied {
+                spec,
+                status,
+                checked: true,
+            },
+        );
     }
     // Pods that left this node.
     let present: BTreeSet<&str> = view.pods.iter().map(|p| p.name.as_str()).collect();
@@ -337,7 +385,7 @@ async fn apply<P: PortAttach>(
                     Ok(()) => info!(host_if = %a.spec.host_if, "pod unwired"),
                     Err(e) => {
                         warn!(error = %crate::error_chain(&e), "unwiring failed; retrying with the next view");
-                        applied.insert(name.clone(), Applied { spec: a.spec.clone(), status: PodStatus { state: PodState::Error, ..a.status.clone() } });
+                        applied.insert(name.clone(), Applied { spec: a.spec.clone(), status: PodStatus { state: PodState::Error, ..a.status.clone() }, checked: true });
                     }
                 }
             }
@@ -355,5 +403,42 @@ async fn apply<P: PortAttach>(
                 warn!(pod = %pod.name, error = %e, "cannot report pod status; retrying with the next view");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_seconds() {
+        let mut b = Backoff::new();
+        let waits: Vec<Duration> = (0..9).map(|_| b.next()).collect();
+        assert_eq!(waits[0], Duration::from_millis(100));
+        assert_eq!(waits[1], Duration::from_millis(200));
+        assert_eq!(waits[8], Duration::from_secs(5));
+    }
+
+    #[test]
+    fn orphan_spec_removes_only_the_agents_own_namespace() {
+        let own = orphan_spec("web-1", "y00000000000001", Some("yp-web-1"));
+        assert!(own.remove_netns && !own.create_netns);
+        assert_eq!(own.host_if, "y00000000000001");
+        let foreign = orphan_spec("web-1", "y00000000000001", Some("/var/run/cni/abc"));
+        assert!(!foreign.remove_netns);
+        assert_eq!(foreign.netns, NetnsRef::Path("/var/run/cni/abc".into()));
+        let unknown = orphan_spec("web-2", "y00000000000002", None);
+        assert_eq!(unknown.netns, NetnsRef::Named("yp-web-2".into()));
+        assert!(unknown.remove_netns);
+    }
+
+    #[test]
+    fn only_client_errors_stop_the_daemon() {
+        let api = |status| switchyard_api::Error::Api {
+            status,
+            message: String::new(),
+        };
+        assert!(fatal(&api(401)) && fatal(&api(400)));
+        assert!(!fatal(&api(404)) && !fatal(&api(500)) && !fatal(&api(503)));
     }
 }

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use switchyard_api::{Cluster, Ipv4Cidr, Node};
+use switchyard_api::{Cluster, Ipv4Cidr, MacAddr, Node};
 use tokio::io::AsyncWriteExt;
 
 use crate::netns::{self, NetnsError};
@@ -33,6 +33,9 @@ pub struct HostSpec {
     pub mgmt_if: String,
     /// Its address (`10.244.K.2`).
     pub mgmt_ip: Ipv4Addr,
+    /// Its MAC (derived from `mgmt_ip`, what the controller's flows expect); `None` leaves
+    /// the MAC ovs-vswitchd gave it.
+    pub mgmt_mac: Option<MacAddr>,
     /// The node's pod subnet (`10.244.K.0/24`).
     pub subnet: Ipv4Cidr,
     /// The virtual router (`10.244.K.1`).
@@ -52,6 +55,7 @@ impl HostSpec {
             node: node.name.to_string(),
             mgmt_if: MGMT_IF.into(),
             mgmt_ip: node.mgmt_ip,
+            mgmt_mac: Some(node.mgmt_mac),
             subnet: node.subnet,
             router_ip: node.router_ip,
             mtu: cluster.mtu,
@@ -204,7 +208,7 @@ pub async fn setup_host(
     let mut out = HostOutcome::default();
     let want = LinkWant {
         mtu: Some(u32::from(spec.mtu)),
-        mac: None,
+        mac: spec.mgmt_mac.map(|m| m.0),
         up: true,
         alias: None,
     };
@@ -354,6 +358,7 @@ mod tests {
             node: "n1".into(),
             mgmt_if: MGMT_IF.into(),
             mgmt_ip: Ipv4Addr::new(10, 244, 1, 2),
+            mgmt_mac: None,
             subnet: "10.244.1.0/24".parse().unwrap(),
             router_ip: Ipv4Addr::new(10, 244, 1, 1),
             mtu: 1400,

@@ -4,8 +4,15 @@
 //! API ([`daemon`]).
 //!
 //! What it is not: no CNI plugin (yet), no flows (the controller owns every flow), and no
-//! `ip` shell-outs; the two commands it runs are `ethtool -K IF tx off` per veth end (no
-//! crate sets ethtool features) and `nft -f` for the masquerade table.
+//! `ip` shell-outs. The commands it does run: `ethtool -K IF tx off` on both veth ends of a
+//! new pair (the `ethtool` crate only reads features; the pod end is reached with `nsenter
+//! --net`), `nft` for the masquerade table, and `ovs-vsctl` only in [`ovs::VsctlPorts`], the
+//! fallback/benchmark path (the daemon uses [`ovs::OvsdbPorts`], our own OVSDB client).
+//!
+//! Namespaces: every `setns` happens on a short-lived thread of its own, so tokio's worker
+//! threads always stay in the node's network namespace; `yard-agent --mount-ns auto` joins
+//! the host mount namespace at start so pod namespaces it creates under `/run/netns` are
+//! visible outside `ip netns exec`'s private mount namespace.
 //!
 //! Pieces:
 //! - [`PodSpec`] (validated input) and [`NodeNet::wire`] / [`NodeNet::unwire`]: veth pair,
@@ -34,7 +41,7 @@
 pub mod daemon;
 pub mod host;
 pub mod netns;
-pub mod nl;
+mod nl;
 pub mod ovs;
 mod pod;
 
@@ -96,12 +103,19 @@ impl<P: PortAttach> Wirer<P> {
             pod: spec.name.clone(),
             source,
         };
-        self.ports.attach(&port).await.map_err(ovs)?;
+        if outcome.created {
+            self.ports.reattach(&port).await.map_err(ovs)?;
+        } else {
+            self.ports.attach(&port).await.map_err(ovs)?;
+        }
         let ofport = self
             .ports
             .ofport(&spec.host_if, OFPORT_TIMEOUT)
             .await
             .map_err(ovs)?;
+        if outcome.created {
+            self.net.ensure_host_up(spec).await?;
+        }
         Ok(WiredPod {
             host_if: spec.host_if.clone(),
             ofport,

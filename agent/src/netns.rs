@@ -21,7 +21,7 @@ pub const NETNS_DIR: &str = "/run/netns";
 #[non_exhaustive]
 pub enum NetnsError {
     /// The namespace file does not exist (the pod's sandbox is gone, or the name is wrong).
-    #[error("network namespace {path} does not exist")]
+    #[error("network namespace {path} does not exist; create it (ip netns add) or give the pod an existing one")]
     Missing {
         /// The namespace file.
         path: PathBuf,
@@ -108,7 +108,14 @@ pub fn create(path: &Path) -> Result<(), NetnsError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| sys("mkdir", dir, e))?;
         if dir == Path::new(NETNS_DIR) {
-            make_shared(dir)?;
+            // Once per process, and never twice at once: two concurrent first calls would
+            // stack two bind mounts of the directory on itself.
+            static SHARED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+            let mut done = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+            if !*done {
+                make_shared(dir)?;
+                *done = true;
+            }
         }
     }
     std::fs::OpenOptions::new()

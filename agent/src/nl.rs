@@ -154,24 +154,6 @@ pub async fn ensure_link(
     Ok(changed)
 }
 
-/// Renames link `index` (it must be down or just created) and optionally moves nothing else.
-pub async fn rename(h: &Handle, index: u32, name: &str) -> Result<(), rtnetlink::Error> {
-    let msg = LinkUnspec::new_with_index(index)
-        .name(name.to_owned())
-        .build();
-    h.link().set(msg).execute().await
-}
-
-/// Moves link `index` into the network namespace open as `fd`.
-pub async fn move_to_netns(
-    h: &Handle,
-    index: u32,
-    fd: std::os::fd::RawFd,
-) -> Result<(), rtnetlink::Error> {
-    let msg = LinkUnspec::new_with_index(index).setns_by_fd(fd).build();
-    h.link().set(msg).execute().await
-}
-
 fn addr_of(m: &AddressMessage) -> Option<Ipv4Addr> {
     // IFA_LOCAL is the interface's own address; IFA_ADDRESS the peer's on point-to-point links.
     let mut found = None;

@@ -82,6 +82,11 @@ pub trait PortAttach: Send + Sync {
     fn detach(&self, name: &str) -> impl Future<Output = Result<bool, OvsError>> + Send;
     /// Every interface that carries `switchyard-pod`.
     fn pod_ports(&self) -> impl Future<Output = Result<Vec<OwnedPort>, OvsError>> + Send;
+    /// Attaches `port` after its device was made again (a repaired veth with the same
+    /// name): if the port existed, it is removed and ovs-vswitchd is waited for before it is
+    /// added back, because the userspace datapath keeps reading the old device otherwise
+    /// (its AF_PACKET socket is bound to the old interface index), and traffic stops.
+    fn reattach(&self, port: &PodPort) -> impl Future<Output = Result<(), OvsError>> + Send;
     /// Waits until ovs-vswitchd has given the interface an OpenFlow port number.
     fn ofport(
         &self,
@@ -173,6 +178,12 @@ impl PortAttach for VsctlPorts {
         self.vsctl("detach", name, &args).await.map(|_| true)
     }
 
+    async fn reattach(&self, port: &PodPort) -> Result<(), OvsError> {
+        // Without --no-wait, ovs-vsctl waits until ovs-vswitchd has applied the removal.
+        self.detach(&port.name).await?;
+        self.attach(port).await
+    }
+
     async fn pod_ports(&self) -> Result<Vec<OwnedPort>, OvsError> {
         let args = [
             "--columns=name,external_ids",
@@ -207,6 +218,180 @@ impl PortAttach for VsctlPorts {
                 ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// [`PortAttach`] through Switchyard's own OVSDB client (`ovsdb::vswitch`): one
+/// transaction per attach or detach, ofport waits on a monitor instead of polling.
+#[derive(Clone)]
+pub struct OvsdbPorts {
+    client: ovsdb::Client,
+    bridge: String,
+}
+
+impl std::fmt::Debug for OvsdbPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OvsdbPorts")
+            .field("bridge", &self.bridge)
+            .finish()
+    }
+}
+
+impl OvsdbPorts {
+    /// Uses an open client (it reconnects by itself).
+    pub fn new(client: ovsdb::Client, bridge: impl Into<String>) -> OvsdbPorts {
+        OvsdbPorts {
+            client,
+            bridge: bridge.into(),
+        }
+    }
+
+    /// Connects to `target` (`unix:PATH` or `tcp:IP:PORT`).
+    ///
+    /// # Errors
+    /// The client's error when the first connection fails.
+    pub async fn connect(
+        target: &str,
+        bridge: impl Into<String>,
+    ) -> Result<OvsdbPorts, ovsdb::Error> {
+        Ok(OvsdbPorts::new(
+            ovsdb::Client::connect(target).await?,
+            bridge,
+        ))
+    }
+
+    fn err(&self, op: &'static str, port: &str, e: ovsdb::Error) -> OvsError {
+        OvsError {
+            op,
+            bridge: self.bridge.clone(),
+            port: port.to_owned(),
+            reason: crate::error_chain(&e),
+        }
+    }
+}
+
+impl PortAttach for OvsdbPorts {
+    fn bridge(&self) -> &str {
+        &self.bridge
+    }
+
+    async fn attach(&self, port: &PodPort) -> Result<(), OvsError> {
+        let spec = ovsdb::vswitch::PortSpec {
+            name: port.name.clone(),
+            iface_type: String::new(),
+            options: BTreeMap::new(),
+            external_ids: port.external_ids(),
+            ofport_request: None,
+            mtu_request: None,
+        };
+        ovsdb::vswitch::ensure_port(&self.client, &self.bridge, &spec)
+            .await
+            .map(drop)
+            .map_err(|e| self.err("attach", &port.name, e))
+    }
+
+    async fn detach(&self, name: &str) -> Result<bool, OvsError> {
+        ovsdb::vswitch::remove_port(&self.client, &self.bridge, name)
+            .await
+            .map_err(|e| self.err("detach", name, e))
+    }
+
+    async fn reattach(&self, port: &PodPort) -> Result<(), OvsError> {
+        if self.detach(&port.name).await? {
+            self.sync_switch(&port.name, crate::OFPORT_TIMEOUT).await?;
+        }
+        self.attach(port).await
+    }
+
+    async fn pod_ports(&self) -> Result<Vec<OwnedPort>, OvsError> {
+        let rows = ovsdb::vswitch::interfaces(&self.client)
+            .await
+            .map_err(|e| self.err("list", "", e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(OwnedPort {
+                    pod: r.external_ids.get(EXT_POD)?.clone(),
+                    netns: r.external_ids.get(EXT_POD_NETNS).cloned(),
+                    name: r.name,
+                })
+            })
+            .collect())
+    }
+
+    async fn ofport(&self, name: &str, timeout: Duration) -> Result<u32, OvsError> {
+        let n = ovsdb::vswitch::wait_ofport(&self.client, name, timeout)
+            .await
+            .map_err(|e| self.err("ofport", name, e))?;
+        u32::try_from(n).ok().filter(|p| *p > 0).ok_or_else(|| {
+            self.err_text("ofport", name, format!("ovs-vswitchd reported ofport {n}"))
+        })
+    }
+}
+
+impl OvsdbPorts {
+    /// Asks ovs-vswitchd to apply the database now and waits until it has, as `ovs-vsctl`
+    /// does: bump `Open_vSwitch.next_cfg`, wait for `cur_cfg` to reach it.
+    async fn sync_switch(&self, port: &str, timeout: Duration) -> Result<(), OvsError> {
+        use ovsdb::{Mutation, Mutator, Op, Value};
+        const DB: &str = "Open_vSwitch";
+        let int_of = |r: &[ovsdb::OpResult], i: usize, col: &str| -> Option<i64> {
+            match r.get(i)?.rows.as_ref()?.first()?.get(col)?.as_atom()? {
+                ovsdb::Atom::Integer(n) => Some(*n),
+                _ => None,
+            }
+        };
+        let select = |col: &str| Op::Select {
+            table: DB.into(),
+            where_: vec![],
+            columns: Some(vec![col.into()]),
+        };
+        let bump = Op::Mutate {
+            table: DB.into(),
+            where_: vec![],
+            mutations: vec![Mutation {
+                column: "next_cfg".into(),
+                mutator: Mutator::Add,
+                value: Value::integer(1),
+            }],
+        };
+        let r = self
+            .client
+            .transact(DB, vec![bump, select("next_cfg")])
+            .await
+            .map_err(|e| self.err("sync", port, e))?;
+        let want = int_of(&r, 1, "next_cfg")
+            .ok_or_else(|| self.err_text("sync", port, "no Open_vSwitch row".into()))?;
+        let start = Instant::now();
+        loop {
+            let r = self
+                .client
+                .transact(DB, vec![select("cur_cfg")])
+                .await
+                .map_err(|e| self.err("sync", port, e))?;
+            if int_of(&r, 0, "cur_cfg").is_some_and(|c| c >= want) {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(self.err_text(
+                    "sync",
+                    port,
+                    format!(
+                        "ovs-vswitchd did not apply the change within {timeout:?}; is it running?"
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn err_text(&self, op: &'static str, port: &str, reason: String) -> OvsError {
+        OvsError {
+            op,
+            bridge: self.bridge.clone(),
+            port: port.to_owned(),
+            reason,
         }
     }
 }

@@ -14,8 +14,6 @@ use crate::nl::{self, Link, LinkWant, Route4};
 pub const IFNAME_MAX: usize = 15;
 /// Prefix of every host-side veth the agent makes: `y` + 14 hex digits.
 pub const HOST_IF_PREFIX: char = 'y';
-/// Prefix of the pod end while it is still in the node's namespace (before the move).
-const TMP_IF_PREFIX: char = 'z';
 /// The alias the host end carries: `switchyard-pod=<pod>`, so the agent can recognise its
 /// veths (and detect a name collision) from netlink alone.
 pub const ALIAS_PREFIX: &str = "switchyard-pod=";
@@ -25,10 +23,6 @@ pub const ALIAS_PREFIX: &str = "switchyard-pod=";
 /// agent finds its veths again; two pods that collide are refused (the alias names the owner).
 pub fn host_if_name(pod: &str) -> String {
     format!("{HOST_IF_PREFIX}{:014x}", fnv1a(pod.as_bytes()) >> 8)
-}
-
-fn tmp_if_name(host_if: &str) -> String {
-    format!("{TMP_IF_PREFIX}{}", &host_if[1..])
 }
 
 /// Whether `name` follows the host veth naming scheme (`y` + 14 lowercase hex digits).
@@ -506,43 +500,40 @@ impl NodeNet {
             )
         } else {
             out.created = true;
-            // Whatever a crash left behind goes first: our host end (its peer goes with it),
-            // a pod end that is a veth, and the temporary peer in either namespace.
-            let tmp = tmp_if_name(&spec.host_if);
+            // Whatever a crash left behind goes first: our host end (its peer goes with it)
+            // and a pod end that is a veth.
             if let Some(h) = &host {
                 nl::del_link(&self.handle, h.index)
                     .await
                     .map_err(nle("delete link", &spec.host_if))?;
             }
-            nl::del_link_named(&self.handle, &tmp)
-                .await
-                .map_err(nle("delete link", &tmp))?;
             if !fresh_ns {
-                for name in [spec.ifname.as_str(), tmp.as_str()] {
-                    if let Some(l) = nl::link(&inner, name)
-                        .await
-                        .map_err(nle("get link", name))?
-                    {
-                        if !l.veth {
-                            return Err(WireError::Invalid {
-                                pod: pod.into(),
-                                reason: format!(
-                                    "{name} in {} exists and is not a veth; remove it",
-                                    spec.netns
-                                ),
-                            });
-                        }
-                        nl::del_link(&inner, l.index)
-                            .await
-                            .map_err(nle("delete link", name))?;
+                let name = spec.ifname.as_str();
+                if let Some(l) = nl::link(&inner, name)
+                    .await
+                    .map_err(nle("get link", name))?
+                {
+                    if !l.veth {
+                        return Err(WireError::Invalid {
+                            pod: pod.into(),
+                            reason: format!(
+                                "{name} in {} exists and is not a veth; remove it",
+                                spec.netns
+                            ),
+                        });
                     }
+                    nl::del_link(&inner, l.index)
+                        .await
+                        .map_err(nle("delete link", name))?;
                 }
             }
-            match self.create_pair(spec, &inner, &ns_file, &tmp, &alias).await {
+            match self
+                .create_pair(spec, &inner, &ns_file, ns_path, &alias)
+                .await
+            {
                 Ok(pair) => pair,
                 Err(e) => {
                     let _ = nl::del_link_named(&self.handle, &spec.host_if).await;
-                    let _ = nl::del_link_named(&self.handle, &tmp).await;
                     return Err(e);
                 }
             }
@@ -604,56 +595,34 @@ impl NodeNet {
         spec: &PodSpec,
         inner: &rtnetlink::Handle,
         ns_file: &std::fs::File,
-        tmp: &str,
+        ns_path: &Path,
         alias: &str,
     ) -> Result<(Link, Link), WireError> {
+        use netlink_packet_route::link::{InfoData, InfoVeth, LinkAttribute};
         let pod = spec.name.as_str();
         let nle = |op, object: &str| netlink_error(pod, op, object);
-        let mut msg = rtnetlink::LinkVeth::new(&spec.host_if, tmp)
+        // The peer is born in the pod namespace with its final name, MAC and MTU: one
+        // request, no move (moving a device costs an RCU grace period, ~15 ms) and no
+        // temporary name that a crash could leave behind.
+        let peer = rtnetlink::LinkUnspec::new_with_name(&spec.ifname)
             .mtu(u32::from(spec.mtu))
+            .address(spec.mac.0.to_vec())
+            .setns_by_fd(ns_file.as_raw_fd())
+            .build();
+        let mut msg = rtnetlink::LinkVeth::new(&spec.host_if, &spec.ifname)
+            .mtu(u32::from(spec.mtu))
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
             .build();
         msg.attributes
-            .push(netlink_packet_route::link::LinkAttribute::IfAlias(
-                alias.to_owned(),
-            ));
+            .push(LinkAttribute::IfAlias(alias.to_owned()));
         self.handle
             .link()
             .add(msg)
             .execute()
             .await
             .map_err(nle("create veth", &spec.host_if))?;
-        let peer = nl::link(&self.handle, tmp)
-            .await
-            .map_err(nle("get link", tmp))?
-            .ok_or_else(|| WireError::Invalid {
-                pod: pod.into(),
-                reason: format!("veth peer {tmp} vanished after creation"),
-            })?;
-        // Before the move, so both ends are in the namespace `ethtool` runs in. The kernel
-        // keeps the feature setting across the move.
-        self.tx_checksum_off(pod, &[&spec.host_if, tmp]).await?;
-        let eth_want = LinkWant {
-            mtu: None,
-            mac: Some(spec.mac.0),
-            up: false,
-            alias: None,
-        };
-        nl::ensure_link(&self.handle, &peer, &eth_want)
-            .await
-            .map_err(nle("set link", tmp))?;
-        nl::move_to_netns(&self.handle, peer.index, ns_file.as_raw_fd())
-            .await
-            .map_err(nle("move to namespace", tmp))?;
-        let moved = nl::link(inner, tmp)
-            .await
-            .map_err(nle("get link", tmp))?
-            .ok_or_else(|| WireError::Invalid {
-                pod: pod.into(),
-                reason: format!("{tmp} did not arrive in {}", spec.netns),
-            })?;
-        nl::rename(inner, moved.index, &spec.ifname)
-            .await
-            .map_err(nle("rename", tmp))?;
+        self.tx_checksum_off(pod, &[(None, &spec.host_if), (Some(ns_path), &spec.ifname)])
+            .await?;
         let host = nl::link(&self.handle, &spec.host_if)
             .await
             .map_err(nle("get link", &spec.host_if))?;
@@ -672,9 +641,21 @@ impl NodeNet {
     /// `ethtool -K IF tx off` for each interface: the OVS userspace datapath does not complete
     /// partial checksums (LAB-NOTES). No maintained crate sets ethtool features over netlink
     /// (the `ethtool` crate only reads them), so this is the one command the agent runs per pod.
-    async fn tx_checksum_off(&self, pod: &str, ifs: &[&str]) -> Result<(), WireError> {
-        for i in ifs {
-            let mut c = self.command("ethtool");
+    async fn tx_checksum_off(
+        &self,
+        pod: &str,
+        ifs: &[(Option<&Path>, &str)],
+    ) -> Result<(), WireError> {
+        let runs = ifs.iter().map(|(ns, i)| async move {
+            let mut c = match ns {
+                None => self.command("ethtool"),
+                Some(ns) => {
+                    let mut c = tokio::process::Command::new("nsenter");
+                    c.arg(format!("--net={}", ns.display()))
+                        .args(["--", "ethtool"]);
+                    c
+                }
+            };
             c.args(["-K", i, "tx", "off"]);
             let line = format!("ethtool -K {i} tx off");
             let out = c.output().await.map_err(|e| WireError::Command {
@@ -689,11 +670,12 @@ impl NodeNet {
                     reason: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
                 });
             }
-        }
-        Ok(())
+            Ok(())
+        });
+        futures::future::try_join_all(runs).await.map(drop)
     }
 
-    /// Removes the pod's wiring: the veth pair (from either end), the temporary peer and, if
+    /// Removes the pod's wiring: the veth pair (from either end) and, if
     /// `spec.remove_netns`, the namespace. Absent parts are fine.
     ///
     /// # Errors
@@ -707,6 +689,7 @@ impl NodeNet {
                 reason: format!("host interface name {:?} is invalid", spec.host_if),
             });
         }
+        let mut host_deleted = false;
         if let Some(h) = nl::link(&self.handle, &spec.host_if)
             .await
             .map_err(nle("get link", &spec.host_if))?
@@ -716,40 +699,67 @@ impl NodeNet {
                 nl::del_link(&self.handle, h.index)
                     .await
                     .map_err(nle("delete link", &spec.host_if))?;
+                host_deleted = true;
             }
         }
-        let tmp = tmp_if_name(&spec.host_if);
-        nl::del_link_named(&self.handle, &tmp)
-            .await
-            .map_err(nle("delete link", &tmp))?;
         let ns_path = spec.netns.path();
-        if netns::is_netns(&ns_path) {
+        let drop_ns = spec.remove_netns && matches!(spec.netns, NetnsRef::Named(_));
+        // The pod end dies with the host end, or with the namespace; only a kept namespace
+        // whose host end was already gone needs a look inside.
+        if !host_deleted && !drop_ns && netns::is_netns(&ns_path) {
             let inner = netns::rtnetlink_in(Some(&ns_path))
                 .await
                 .map_err(|source| WireError::Netns {
                     pod: pod.into(),
                     source,
                 })?;
-            for name in [spec.ifname.as_str(), tmp.as_str()] {
-                if let Some(l) = nl::link(&inner, name)
-                    .await
-                    .map_err(nle("get link", name))?
-                {
-                    if l.veth {
-                        nl::del_link(&inner, l.index)
-                            .await
-                            .map_err(nle("delete link", name))?;
-                    }
+            let name = spec.ifname.as_str();
+            if let Some(l) = nl::link(&inner, name)
+                .await
+                .map_err(nle("get link", name))?
+            {
+                if l.veth {
+                    nl::del_link(&inner, l.index)
+                        .await
+                        .map_err(nle("delete link", name))?;
                 }
             }
         }
-        if spec.remove_netns && matches!(spec.netns, NetnsRef::Named(_)) {
+        if drop_ns {
             netns::remove(&ns_path).map_err(|source| WireError::Netns {
                 pod: pod.into(),
                 source,
             })?;
         }
         Ok(())
+    }
+
+    /// Brings the host end up again if something turned it down; returns whether it did.
+    ///
+    /// ovs-vswitchd turns on `PROMISC` when it adds a port, computing the new flags from
+    /// its cached copy; for a device made again under a name it knew, that copy can be the
+    /// old device's (down), and the new device goes down with it. [`crate::Wirer`] calls
+    /// this once the port has its ofport.
+    ///
+    /// # Errors
+    /// [`WireError::Netlink`] naming the pod.
+    pub async fn ensure_host_up(&self, spec: &PodSpec) -> Result<bool, WireError> {
+        let nle = |op, object: &str| netlink_error(&spec.name, op, object);
+        match nl::link(&self.handle, &spec.host_if)
+            .await
+            .map_err(nle("get link", &spec.host_if))?
+        {
+            Some(l) if !l.up => {
+                let want = LinkWant {
+                    up: true,
+                    ..LinkWant::default()
+                };
+                nl::ensure_link(&self.handle, &l, &want)
+                    .await
+                    .map_err(nle("set link", &spec.host_if))
+            }
+            _ => Ok(false),
+        }
     }
 
     /// The host veths in this namespace that the agent made: `(interface, pod)` for every
@@ -796,7 +806,6 @@ mod tests {
         assert!(!is_host_if_name("eth0"));
         let long = "x".repeat(63);
         assert_eq!(host_if_name(&long).len(), IFNAME_MAX);
-        assert_eq!(tmp_if_name(&a).len(), IFNAME_MAX);
     }
 
     #[test]

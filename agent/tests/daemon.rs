@@ -80,20 +80,37 @@ fn agent_wires_pods_reports_status_and_reconciles_after_restart() {
         .vsctl(&["get", "Interface", &host_if, "external_ids"]);
     assert!(ids.contains(&a) && ids.contains(&ip), "{ids}");
     // The host side.
-    wait_for("yard0 addressed", Duration::from_secs(60), || {
-        node.netns
-            .run(&["ip", "addr", "show", "dev", "yard0"])
-            .contains("inet 10.244.1.2/24")
+    wait_for(
+        "the host side (yard0, routes, masquerade)",
+        Duration::from_secs(60),
+        || {
+            let addr = node.netns.run(&["ip", "addr", "show", "dev", "yard0"]);
+            let routes = node.netns.run(&["ip", "route"]);
+            (addr.contains("inet 10.244.1.2/24")
+                && addr.contains("link/ether 0a:58:0a:f4:01:02")
+                && routes.contains("10.244.0.0/16 via 10.244.1.1 dev yard0")
+                && routes.contains("10.96.0.0/16 via 10.244.1.1 dev yard0")
+                && node.netns.ok(&["nft", "list", "table", "ip", "switchyard"]))
             .then_some(())
+        },
+    );
+
+    // A namespace that is gone is reported as an error naming it; nothing is made for it.
+    let gone = lab.pod_name("g");
+    let gone_ns = format!("/run/netns/{gone}-missing");
+    lab.yardctl_ok(&["pod", "add", &gone, "--node", "n1", "--netns", &gone_ns]);
+    let g = wait_for("pod g in error", Duration::from_secs(60), || {
+        pod_json(&lab, &gone).filter(|p| p["status"]["state"] == "error")
     });
-    assert!(node
+    let reason = g["status"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&gone) && reason.contains(&gone_ns) && reason.contains("does not exist"),
+        "{reason}"
+    );
+    assert!(!node
         .netns
-        .run(&["ip", "route"])
-        .contains("10.244.0.0/16 via 10.244.1.1 dev yard0"));
-    assert!(node
-        .netns
-        .run(&["nft", "list", "table", "ip", "switchyard"])
-        .contains("masquerade"));
+        .ok(&["ip", "link", "show", &agent::host_if_name(&gone)]));
+    lab.yardctl_ok(&["pod", "remove", &gone]);
 
     // Removing the pod unwires it.
     lab.yardctl_ok(&["pod", "remove", &a]);

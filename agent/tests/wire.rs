@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use agent::netns;
-use agent::ovs::{PortAttach, VsctlPorts};
+use agent::ovs::{OvsdbPorts, PortAttach, VsctlPorts};
 use agent::{NetnsRef, NodeNet, PodSpec, Wirer};
 use switchyard_tests::{ovs_available, unique_name, wait_for, Netns, Ovs};
 
@@ -216,11 +216,10 @@ fn bad_input_changes_nothing_and_names_the_pod() {
     });
 }
 
-#[test]
-fn two_pods_on_an_ovs_bridge_ping_each_other_and_unwire_removes_the_ports() {
-    if !ovs_available() {
-        return;
-    }
+/// Two pods on an OVS bridge (userspace datapath) in a node namespace, attached with `ports`.
+fn ovs_bridge_case<P: PortAttach, F: std::future::Future<Output = P>>(
+    make: impl FnOnce(String) -> F,
+) {
     let node = Netns::new(unique_name("wn"));
     let ovs = Ovs::in_netns(&node, &[]);
     ovs.add_bridge("br-int");
@@ -232,7 +231,7 @@ fn two_pods_on_an_ovs_bridge_ping_each_other_and_unwire_removes_the_ports() {
     rt().block_on(async {
         let wirer = Wirer::new(
             NodeNet::in_netns(&node.path()).await.unwrap(),
-            VsctlPorts::new(ovs.db_target(), "br-int"),
+            make(ovs.db_target()).await,
         );
         let wa = wirer.wire(&sa).await.unwrap();
         let wb = wirer.wire(&sb).await.unwrap();
@@ -259,6 +258,17 @@ fn two_pods_on_an_ovs_bridge_ping_each_other_and_unwire_removes_the_ports() {
         let owned = wirer.ports.pod_ports().await.unwrap();
         assert_eq!(owned.len(), 2, "{owned:?}");
 
+        // A crash that lost the veth but left the port: wiring again brings traffic back.
+        node.run(&["ip", "link", "del", &sb.host_if]);
+        let rewired = wirer.wire(&sb).await.unwrap();
+        assert!(rewired.outcome.created && rewired.ofport > 0);
+        wait_for("ping after repair", Duration::from_secs(30), || {
+            pa.ok(&["ping", "-c", "1", "-W", "1", "10.244.1.11"])
+                .then_some(())
+        });
+        let up = node.run(&["ip", "link", "show", &sb.host_if]);
+        assert!(up.contains(",UP"), "the repaired host end must be up: {up}");
+
         wirer.unwire(&sa).await.unwrap();
         wirer.unwire(&sb).await.unwrap();
         let ports = ovs.vsctl(&["list-ports", "br-int"]);
@@ -266,6 +276,22 @@ fn two_pods_on_an_ovs_bridge_ping_each_other_and_unwire_removes_the_ports() {
         assert!(!node.ok(&["ip", "link", "show", &sa.host_if]));
         wirer.unwire(&sa).await.unwrap();
     });
+}
+
+#[test]
+fn two_pods_on_an_ovs_bridge_ping_each_other_and_unwire_removes_the_ports() {
+    if !ovs_available() {
+        return;
+    }
+    ovs_bridge_case(|db| async move { VsctlPorts::new(db, "br-int") });
+}
+
+#[test]
+fn ovsdb_attach_binds_the_pod_like_ovs_vsctl_does() {
+    if !ovs_available() {
+        return;
+    }
+    ovs_bridge_case(|db| async move { OvsdbPorts::connect(&db, "br-int").await.unwrap() });
 }
 
 #[test]

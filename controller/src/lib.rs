@@ -1,6 +1,5 @@
 //! Switchyard controller: cluster state, IPAM, HTTP API, per-node reconcilers, the br-int pipeline.
 //!
-//! What is here so far is the part that does not talk to switches:
 //! - [`config`]: cluster settings, their defaults and validation;
 //! - [`model`]: the desired state as plain data ([`model::ClusterModel`]);
 //! - [`ipam`]: node subnets, pod IPs and MACs, as functions of the model;
@@ -8,7 +7,11 @@
 //! - [`state`]: the live state ([`state::ClusterState`]): validated changes, revisions that
 //!   reconcilers subscribe to, runtime status of nodes and pods;
 //! - [`server`]: the v1 HTTP API, with the [`server::FlowSource`] hook for flow dumps;
-//! - [`render`]: text tables for `yardctl`.
+//! - [`render`]: text tables for `yardctl`;
+//! - [`pipeline`]: THE table, register, zone, port and cookie declaration of br-int;
+//! - [`flows`]: each node's desired flows and groups as pure data;
+//! - [`reconcile`]: one reconciler per node (OVSDB configuration, flows by bundle) and the diff;
+//! - [`conn`]: the OpenFlow listener and switch handles, the OVSDB configuration, live dumps.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -28,8 +31,12 @@
 //! ```
 
 pub mod config;
+pub mod conn;
+pub mod flows;
 pub mod ipam;
 pub mod model;
+pub mod pipeline;
+pub mod reconcile;
 pub mod render;
 pub mod server;
 pub mod state;
@@ -39,6 +46,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -72,6 +80,12 @@ pub struct ControllerOptions {
     pub advertise: Option<IpAddr>,
     /// Cluster settings for a new cluster (checked against an existing one).
     pub cluster: ClusterOverrides,
+    /// The port every node's ovsdb-server listens on (`tcp:NODE_IP:PORT`).
+    pub ovsdb_port: u16,
+    /// How often each switch's tables are read back and repaired even when nothing changed.
+    pub audit_interval: Duration,
+    /// Whether to run the reconcilers and the OpenFlow listener (off in API-only tests).
+    pub reconcile: bool,
 }
 
 impl Default for ControllerOptions {
@@ -84,6 +98,9 @@ impl Default for ControllerOptions {
             openflow_listen: SocketAddr::from(([0, 0, 0, 0], 6653)),
             advertise: None,
             cluster: ClusterOverrides::default(),
+            ovsdb_port: 6640,
+            audit_interval: Duration::from_secs(10),
+            reconcile: true,
         }
     }
 }
@@ -98,6 +115,20 @@ pub enum RunError {
     /// The API could not start.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// The OpenFlow listener could not start.
+    #[error("cannot listen for switches on {addr}: {source} (is another controller running? see --openflow-listen)")]
+    OpenflowListen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Switches would not know where to connect.
+    #[error("--openflow-listen {addr} is a wildcard address: give --advertise IP, the address nodes reach the controller at")]
+    NoAdvertise {
+        /// The listen address.
+        addr: SocketAddr,
+    },
 }
 
 /// A running controller. The reconciler side adds its tasks to it.
@@ -170,13 +201,32 @@ pub async fn run(options: ControllerOptions) -> Result<Controller, RunError> {
     let state = ClusterState::open(store, &options.cluster)?;
 
     let (stop, _) = watch::channel(false);
-    let tasks = JoinSet::new();
-
-    // reconcilers start here: spawn one per node from `state.snapshot()`, follow
-    // `state.subscribe()`, listen for switches on `options.openflow_listen`, report with
-    // `state.set_node_status`, put the tasks in `tasks` (each returns once its
-    // `stop.subscribe()` turns true), and replace `flows` with the OpenFlow side's `FlowSource`.
-    let flows: Arc<dyn FlowSource> = Arc::new(NoOpenFlow);
+    let mut tasks = JoinSet::new();
+    let mut flows: Arc<dyn FlowSource> = Arc::new(NoOpenFlow);
+    if options.reconcile {
+        let addr = options.openflow_listen;
+        let advertise = match options.advertise {
+            Some(ip) => ip,
+            None if !addr.ip().is_unspecified() => addr.ip(),
+            None => return Err(RunError::NoAdvertise { addr }),
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| RunError::OpenflowListen { addr, source })?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(addr.port());
+        tracing::info!(%addr, "listening for switches");
+        let switches = conn::of::Switches::default();
+        tasks.spawn(conn::of::listen(listener, switches.clone(), stop.subscribe()));
+        let shared = Arc::new(reconcile::Shared {
+            state: state.clone(),
+            switches: switches.clone(),
+            controller: (advertise, port),
+            ovsdb_port: options.ovsdb_port,
+            audit: options.audit_interval,
+        });
+        tasks.spawn(reconcile::run(shared, stop.subscribe()));
+        flows = Arc::new(conn::LiveFlows { state: state.clone(), switches });
+    }
 
     let api_options = ApiOptions {
         socket: options.socket.clone(),
@@ -205,4 +255,9 @@ pub async fn shutdown_signal() {
             }
         } => {}
     }
+}
+
+/// Completes when `stop` turns true (or its sender is gone); for `select!` branches.
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }

@@ -26,6 +26,7 @@ pub enum CodecError {
 pub struct OfCodec;
 
 impl OfCodec {
+    /// A codec (it has no state).
     pub fn new() -> OfCodec {
         OfCodec
     }
@@ -67,13 +68,6 @@ impl Decoder for OfCodec {
 impl Encoder<Frame> for OfCodec {
     type Error = CodecError;
     fn encode(&mut self, item: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-        Ok(item.encode(dst)?)
-    }
-}
-
-impl Encoder<&Frame> for OfCodec {
-    type Error = CodecError;
-    fn encode(&mut self, item: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
         Ok(item.encode(dst)?)
     }
 }

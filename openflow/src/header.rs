@@ -107,6 +107,7 @@ impl Header {
         Header::decode(&mut Reader::new(buf.get(..HEADER_LEN)?)).ok()
     }
 
+    /// Appends the 8 header bytes.
     pub fn encode(&self, out: &mut BytesMut) {
         out.put_u8(self.version);
         out.put_u8(self.msg_type);

@@ -144,15 +144,19 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
+    /// Reads a big-endian `u8`.
     pub fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
         Ok(self.bytes(1, what)?[0])
     }
+    /// Reads a big-endian `u16`.
     pub fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.array(what)?))
     }
+    /// Reads a big-endian `u32`.
     pub fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.array(what)?))
     }
+    /// Reads a big-endian `u64`.
     pub fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.array(what)?))
     }

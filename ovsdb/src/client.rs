@@ -3,14 +3,14 @@
 //! `echo` is answered, our own `echo` detects a dead peer, and the task reconnects with
 //! backoff (re-establishing monitors) until the last clone is dropped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::monitor::{MonitorKind, MonitorRequests, MonitorState, TableUpdates};
@@ -55,6 +55,17 @@ pub enum ConnState {
     Connected { generation: u64 },
     /// The connection broke (or an attempt failed); a retry follows after a backoff.
     Disconnected { reason: String },
+}
+
+/// A change of a database lock this client asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockEvent {
+    /// The lock was granted (after waiting for it).
+    Locked(String),
+    /// Another client stole it.
+    Stolen(String),
+    /// The connection broke while we held or waited for it.
+    Lost(String),
 }
 
 /// Where the server is, in OVS target syntax.
@@ -141,6 +152,7 @@ struct Inner {
     state: watch::Receiver<ConnState>,
     schemas: Mutex<HashMap<String, (u64, Arc<Schema>)>>,
     next_monitor: AtomicU64,
+    locks: broadcast::Sender<LockEvent>,
 }
 
 impl std::fmt::Debug for Client {
@@ -172,6 +184,10 @@ enum Cmd {
 /// Updates from one monitor. The first value after a reconnect has
 /// [`TableUpdates::initial`] set: replace, don't merge. Dropping the receiver cancels the
 /// monitor (at the next update); [`Client::monitor_cancel`] does so at once.
+///
+/// The channel is unbounded so a slow reader never stalls the connection (and its echo
+/// replies); a reader that stops reading without dropping the receiver accumulates
+/// updates.
 #[derive(Debug)]
 pub struct MonitorReceiver {
     id: String,
@@ -231,6 +247,7 @@ impl Client {
         let parsed = parse_target(target)?;
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(ConnState::Connecting);
+        let (locks_tx, _) = broadcast::channel(64);
         let conn = Connection {
             target: target.to_owned(),
             parsed,
@@ -240,6 +257,8 @@ impl Client {
             monitors: BTreeMap::new(),
             pending: HashMap::new(),
             next_id: 0,
+            locks: BTreeSet::new(),
+            locks_tx: locks_tx.clone(),
         };
         tokio::spawn(conn.run(first));
         Ok(Client {
@@ -249,6 +268,7 @@ impl Client {
                 state: state_rx,
                 schemas: Mutex::new(HashMap::new()),
                 next_monitor: AtomicU64::new(0),
+                locks: locks_tx,
             }),
         })
     }
@@ -259,8 +279,11 @@ impl Client {
     }
 
     /// The connection state; changes on every connect and disconnect.
+    /// The current state counts as seen: `changed()` waits for the next change.
     pub fn connection_events(&self) -> watch::Receiver<ConnState> {
-        self.inner.state.clone()
+        let mut rx = self.inner.state.clone();
+        rx.mark_unchanged();
+        rx
     }
 
     fn disconnected(&self) -> Error {
@@ -367,6 +390,44 @@ impl Client {
             .await
     }
 
+    /// Like [`Client::monitor_cond`] with `monitor_cond_since` (`update3`): after a
+    /// reconnect a server that kept the transaction history (clustered databases) sends
+    /// only the changes, which the client applies; the receiver still gets the complete
+    /// state marked [`TableUpdates::initial`]. Servers before OVS 2.12 answer with
+    /// [`Error::Rpc`]; fall back to [`Client::monitor_cond`] then.
+    pub async fn monitor_cond_since(
+        &self,
+        db: &str,
+        requests: MonitorRequests,
+    ) -> Result<(TableUpdates, MonitorReceiver), Error> {
+        self.start_monitor(db, requests, MonitorKind::MonitorCondSince)
+            .await
+    }
+
+    /// Asks for the database lock `lock` (RFC 7047 §4.1.8). Returns `true` if this
+    /// session holds it now; otherwise a [`LockEvent::Locked`] follows on
+    /// [`Client::lock_events`] when it is granted. Locks belong to a connection: after a
+    /// reconnect they are gone ([`LockEvent::Lost`]) and must be asked for again.
+    pub async fn lock(&self, lock: &str) -> Result<bool, Error> {
+        let r = self.call("lock", json!([lock])).await?;
+        Ok(r.get("locked").and_then(Json::as_bool).unwrap_or(false))
+    }
+
+    /// Takes the lock `lock` from whoever holds it (they get a `stolen` notification).
+    pub async fn steal(&self, lock: &str) -> Result<(), Error> {
+        self.call("steal", json!([lock])).await.map(drop)
+    }
+
+    /// Releases (or stops waiting for) the lock `lock`.
+    pub async fn unlock(&self, lock: &str) -> Result<(), Error> {
+        self.call("unlock", json!([lock])).await.map(drop)
+    }
+
+    /// Lock notifications: granted, stolen by another client, lost with the connection.
+    pub fn lock_events(&self) -> broadcast::Receiver<LockEvent> {
+        self.inner.locks.subscribe()
+    }
+
     async fn start_monitor(
         &self,
         db: &str,
@@ -403,6 +464,20 @@ impl Client {
     }
 }
 
+/// A JSON-RPC `error` as text: a string as is; an object as `error: details`.
+fn rpc_error_text(e: &Json) -> String {
+    match (
+        e.as_str(),
+        e.get("error").and_then(Json::as_str),
+        e.get("details").and_then(Json::as_str),
+    ) {
+        (Some(s), _, _) => s.to_owned(),
+        (None, Some(err), Some(details)) => format!("{err}: {details}"),
+        (None, Some(err), None) => err.to_owned(),
+        _ => short(e),
+    }
+}
+
 struct Mon {
     db: String,
     state: MonitorState,
@@ -430,6 +505,9 @@ struct Connection {
     monitors: BTreeMap<String, Mon>,
     pending: HashMap<u64, Pending>,
     next_id: u64,
+    /// Locks asked for on this connection (held or waited for).
+    locks: BTreeSet<String>,
+    locks_tx: broadcast::Sender<LockEvent>,
 }
 
 /// Why a session ended.
@@ -491,7 +569,7 @@ impl Connection {
                         }));
                         return;
                     }
-                    e.to_string()
+                    format!("connect failed: {e}")
                 }
             };
             self.state.send_replace(ConnState::Disconnected { reason });
@@ -536,6 +614,9 @@ impl Connection {
     }
 
     fn fail_pending(&mut self) {
+        for lock in std::mem::take(&mut self.locks) {
+            let _ = self.locks_tx.send(LockEvent::Lost(lock));
+        }
         for (_, p) in self.pending.drain() {
             let err = Error::Disconnected {
                 target: self.target.clone(),
@@ -570,7 +651,7 @@ impl Connection {
         reply: Option<oneshot::Sender<Result<TableUpdates, Error>>>,
     ) -> Option<Vec<u8>> {
         let mon = self.monitors.get(id)?;
-        let params = json!([mon.db, id, mon.state.request_json()]);
+        let params = mon.state.request_params(&mon.db, id);
         let method = mon.state.kind.method();
         Some(self.request(
             method,
@@ -584,26 +665,25 @@ impl Connection {
 
     async fn session(&mut self, stream: Box<dyn Stream>) -> End {
         let (mut rd, mut wr) = tokio::io::split(stream);
-        let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Result<Incoming, Error>>();
+        let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Result<Incoming, String>>();
         let _reader = AbortOnDrop(tokio::spawn(async move {
             let mut framer = Framer::default();
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 let n = match rd.read(&mut buf).await {
                     Ok(0) => {
-                        let _ =
-                            in_tx.send(Err(Error::malformed("connection", "closed by the server")));
+                        let _ = in_tx.send(Err("connection closed by the server".to_owned()));
                         return;
                     }
                     Ok(n) => n,
                     Err(e) => {
-                        let _ = in_tx.send(Err(Error::malformed("connection", e.to_string())));
+                        let _ = in_tx.send(Err(format!("read failed: {e}")));
                         return;
                     }
                 };
                 framer.feed(&buf[..n]);
                 while let Some(m) = framer.next_message() {
-                    let m = m.and_then(Incoming::classify);
+                    let m = m.and_then(Incoming::classify).map_err(|e| e.to_string());
                     let fatal = m.is_err();
                     if in_tx.send(m).is_err() || fatal {
                         return;
@@ -617,7 +697,7 @@ impl Connection {
         for id in ids {
             if let Some(bytes) = self.monitor_request(&id, None) {
                 if let Err(e) = wr.write_all(&bytes).await {
-                    return End::Broken(e.to_string());
+                    return End::Broken(format!("write failed: {e}"));
                 }
             }
         }
@@ -635,7 +715,7 @@ impl Connection {
                 },
                 m = in_rx.recv() => match m {
                     None => return End::Broken("reader stopped".into()),
-                    Some(Err(e)) => return End::Broken(e.to_string()),
+                    Some(Err(reason)) => return End::Broken(reason),
                     Some(Ok(m)) => {
                         last_rx = Instant::now();
                         probe_sent = false;
@@ -658,7 +738,7 @@ impl Connection {
             };
             if let Some(bytes) = out {
                 if let Err(e) = wr.write_all(&bytes).await {
-                    return End::Broken(e.to_string());
+                    return End::Broken(format!("write failed: {e}"));
                 }
             }
         }
@@ -671,6 +751,17 @@ impl Connection {
                 params,
                 reply,
             } => {
+                if let Some(lock) = params.get(0).and_then(Json::as_str) {
+                    match method.as_str() {
+                        "lock" | "steal" => {
+                            self.locks.insert(lock.to_owned());
+                        }
+                        "unlock" => {
+                            self.locks.remove(lock);
+                        }
+                        _ => {}
+                    }
+                }
                 let m = method.clone();
                 Some(self.request(&m, params, Pending::Call { method, reply }))
             }
@@ -701,7 +792,7 @@ impl Connection {
                 Some(Pending::Call { method, reply }) => {
                     let r = result.map_err(|e| Error::Rpc {
                         method,
-                        error: e.as_str().map_or_else(|| e.to_string(), str::to_owned),
+                        error: rpc_error_text(&e),
                     });
                     let _ = reply.send(r);
                     Ok(None)
@@ -734,10 +825,10 @@ impl Connection {
     ) -> Option<Vec<u8>> {
         let mon = self.monitors.get_mut(id)?;
         let r = match result {
-            Ok(j) => mon.state.apply_initial(&j),
+            Ok(j) => mon.state.apply_reply(&j),
             Err(e) => Err(Error::Rpc {
                 method: mon.state.kind.method().to_owned(),
-                error: e.as_str().map_or_else(|| e.to_string(), str::to_owned),
+                error: rpc_error_text(&e),
             }),
         };
         match (r, reply) {
@@ -764,16 +855,25 @@ impl Connection {
     }
 
     fn notification(&mut self, method: &str, params: &Json) -> Result<Option<Vec<u8>>, Error> {
-        let (id, updates) = match (method, params.as_array().map(Vec::as_slice)) {
-            ("update" | "update2", Some([id, u])) => (id, u),
-            ("update3", Some([id, _last_txn, u])) => (id, u),
+        let (id, last_txn, updates) = match (method, params.as_array().map(Vec::as_slice)) {
+            ("update" | "update2", Some([id, u])) => (id, None, u),
+            ("update3", Some([id, last, u])) => (id, Some(last), u),
             ("update" | "update2" | "update3", _) => {
                 return Err(Error::malformed(
                     format!("{method} notification"),
                     format!("bad params {}", short(params)),
                 ))
             }
-            _ => return Ok(None), // locked, stolen, ...: nothing we asked for yet
+            ("locked" | "stolen", Some([Json::String(lock)])) => {
+                let _ = self.locks_tx.send(if method == "locked" {
+                    LockEvent::Locked(lock.clone())
+                } else {
+                    self.locks.remove(lock);
+                    LockEvent::Stolen(lock.clone())
+                });
+                return Ok(None);
+            }
+            _ => return Ok(None), // a notification we never asked for
         };
         let Some(id) = id.as_str() else {
             return Ok(None);
@@ -787,6 +887,9 @@ impl Connection {
                 format!("monitor {id} expects {}", mon.state.kind.notification()),
             ));
         }
+        if let Some(last) = last_txn {
+            mon.state.note_txn(last);
+        }
         let u = mon.state.apply_update(updates)?;
         if !u.is_empty() && mon.tx.send(u).is_err() {
             return Ok(self.cancel(id));
@@ -798,6 +901,14 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_can_be_shared_across_tasks() {
+        fn shared<T: Clone + Send + Sync + 'static>() {}
+        shared::<Client>();
+        fn sendable<T: Send + 'static>() {}
+        sendable::<MonitorReceiver>();
+    }
 
     #[test]
     fn parses_ovs_target_syntax() {

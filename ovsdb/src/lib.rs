@@ -3,10 +3,22 @@
 //!
 //! What it is: a JSON-RPC 1.0 client over `unix:PATH` and `tcp:IP:PORT` (OVS target
 //! syntax; `ssl:` is not supported yet) with pipelined requests, `echo` both ways,
-//! reconnect with backoff, `transact` with every RFC 7047 operation, `monitor` and
-//! `monitor_cond` (the client applies `update2` diffs and hands out whole rows;
-//! monitors come back by themselves after a reconnect), a monitor-fed [`Replica`], and
-//! idempotent helpers in [`vswitch`].
+//! reconnect with backoff, `transact` with every RFC 7047 operation, `monitor`,
+//! `monitor_cond` and `monitor_cond_since` (the client applies `update2`/`update3` diffs
+//! and hands out whole rows; monitors come back by themselves after a reconnect),
+//! `lock`/`steal`/`unlock`, a monitor-fed [`Replica`], and idempotent helpers for the
+//! bridges, ports, controllers and flow-table names Switchyard manages in [`vswitch`].
+//!
+//! The pieces, in the order a caller meets them:
+//! - [`Client::connect`] (one task owns the socket; the `Client` is a cheap, `Clone +
+//!   Send + Sync` handle). While disconnected, calls fail at once with
+//!   [`Error::Disconnected`]; [`Client::connection_events`] says when it is back
+//!   (`ConnState::Connected { generation }` counts connections).
+//! - [`Client::transact`] with [`Op`]s built from [`Value`]s and [`Condition`]s; a
+//!   rejection is [`Error::Transaction`] naming the operation, table and the server's
+//!   words.
+//! - [`Client::monitor_cond`] → initial [`TableUpdates`] + a [`MonitorReceiver`]; or
+//!   [`Replica::start`] for a live copy to read without round trips.
 //!
 //! What it is not: an IDL. There is no generated row type per table and no
 //! automatic transaction building from local edits; rows are column maps of typed
@@ -14,7 +26,8 @@
 //! [`Client::connection_events`], and errors are values.
 //!
 //! Why our own: the `ovsdb-client` crate (0.0.1) has no `transact` and does not answer
-//! the server's `echo`, so a server would drop it after its inactivity probe.
+//! the server's `echo`, so a server would drop it after its inactivity probe; and the
+//! controller needs reconnect with monitor re-sync, which it also lacks.
 //!
 //! Values use the RFC's JSON forms exactly (§5.1):
 //!
@@ -55,7 +68,7 @@ mod schema;
 mod value;
 pub mod vswitch;
 
-pub use client::{Client, ClientConfig, ConnState, MonitorReceiver};
+pub use client::{Client, ClientConfig, ConnState, LockEvent, MonitorReceiver};
 pub use error::Error;
 pub use monitor::{
     apply_row_diff, MonitorKind, MonitorRequest, MonitorRequests, MonitorSelect, MonitorState,

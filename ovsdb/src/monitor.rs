@@ -86,6 +86,10 @@ pub enum MonitorKind {
     Monitor,
     /// `monitor_cond` / `update2` (RFC 7047-bis): diffs, conditions.
     MonitorCond,
+    /// `monitor_cond_since` / `update3` (OVS 2.12+): as `MonitorCond`, plus a
+    /// transaction id so that after a reconnect a server that still has the history
+    /// (clustered databases) sends only what changed meanwhile.
+    MonitorCondSince,
 }
 
 impl MonitorKind {
@@ -93,6 +97,7 @@ impl MonitorKind {
         match self {
             MonitorKind::Monitor => "monitor",
             MonitorKind::MonitorCond => "monitor_cond",
+            MonitorKind::MonitorCondSince => "monitor_cond_since",
         }
     }
 
@@ -100,6 +105,7 @@ impl MonitorKind {
         match self {
             MonitorKind::Monitor => "update",
             MonitorKind::MonitorCond => "update2",
+            MonitorKind::MonitorCondSince => "update3",
         }
     }
 }
@@ -142,6 +148,8 @@ pub struct MonitorState {
     pub(crate) kind: MonitorKind,
     pub(crate) requests: MonitorRequests,
     tables: BTreeMap<String, BTreeMap<Uuid, RowMap>>,
+    /// The last transaction id seen (`monitor_cond_since` only).
+    last_txn_id: Option<String>,
 }
 
 impl MonitorState {
@@ -164,18 +172,85 @@ impl MonitorState {
             kind,
             requests,
             tables: BTreeMap::new(),
+            last_txn_id: None,
         })
     }
 
-    /// The `params` tail for the monitor request: `{table: [request]}`.
-    pub(crate) fn request_json(&self) -> Json {
-        let cond = self.kind == MonitorKind::MonitorCond;
-        Json::Object(
+    /// The monitor request's `params` for database `db` and monitor id `id`.
+    pub(crate) fn request_params(&self, db: &str, id: &str) -> Json {
+        let cond = self.kind != MonitorKind::Monitor;
+        let reqs: Json = Json::Object(
             self.requests
                 .iter()
                 .map(|(t, r)| (t.clone(), r.to_json(cond)))
                 .collect(),
-        )
+        );
+        match self.kind {
+            MonitorKind::MonitorCondSince => {
+                // The zero UUID asks for everything (we have no history yet).
+                let last = self
+                    .last_txn_id
+                    .clone()
+                    .unwrap_or_else(|| Uuid::ZERO.to_string());
+                json!([db, id, reqs, last])
+            }
+            _ => json!([db, id, reqs]),
+        }
+    }
+
+    /// Applies the reply to the monitor request: the full state for `monitor` and
+    /// `monitor_cond`; for `monitor_cond_since` either the full state or, if the server
+    /// still had our last transaction, the changes since. Either way the result is the
+    /// complete state, marked `initial`.
+    pub fn apply_reply(&mut self, result: &Json) -> Result<TableUpdates, Error> {
+        if self.kind != MonitorKind::MonitorCondSince {
+            return self.apply_initial(result);
+        }
+        let (found, last, updates) = match result.as_array().map(Vec::as_slice) {
+            Some([Json::Bool(found), Json::String(last), updates]) => (*found, last, updates),
+            _ => {
+                return Err(Error::malformed(
+                    "monitor_cond_since reply",
+                    format!(
+                        "expected [found, last-txn-id, updates], got {}",
+                        short(result)
+                    ),
+                ))
+            }
+        };
+        let out = if found && self.last_txn_id.is_some() {
+            self.apply_update(updates)?;
+            self.full_state()
+        } else {
+            self.apply_initial(updates)?
+        };
+        self.last_txn_id = Some(last.clone());
+        Ok(out)
+    }
+
+    /// Records the transaction id an `update3` notification carried.
+    pub(crate) fn note_txn(&mut self, last: &Json) {
+        if let Some(l) = last.as_str() {
+            self.last_txn_id = Some(l.to_owned());
+        }
+    }
+
+    fn full_state(&self) -> TableUpdates {
+        let mut tables: BTreeMap<String, BTreeMap<Uuid, RowUpdate>> = self
+            .requests
+            .keys()
+            .map(|t| (t.clone(), BTreeMap::new()))
+            .collect();
+        for (t, rows) in &self.tables {
+            tables
+                .entry(t.clone())
+                .or_default()
+                .extend(rows.iter().map(|(u, r)| (*u, RowUpdate::Insert(r.clone()))));
+        }
+        TableUpdates {
+            initial: true,
+            tables,
+        }
     }
 
     fn table_info(&self, table: &str) -> Result<(&TableSchema, Vec<String>), Error> {
@@ -205,9 +280,8 @@ impl MonitorState {
             let (ts, cols) = self.table_info(table)?;
             for (uuid, ru) in rows_obj(table, rows)? {
                 let row = match (self.kind, ru.get("initial"), ru.get("new")) {
-                    (MonitorKind::MonitorCond, Some(r), _) | (MonitorKind::Monitor, _, Some(r)) => {
-                        r
-                    }
+                    (MonitorKind::Monitor, _, Some(r)) => r,
+                    (MonitorKind::MonitorCond | MonitorKind::MonitorCondSince, Some(r), _) => r,
                     _ => {
                         return Err(Error::malformed(
                             format!("initial row {table} {uuid}"),
@@ -220,22 +294,7 @@ impl MonitorState {
             }
         }
         self.tables = fresh;
-        let tables = self
-            .tables
-            .iter()
-            .map(|(t, rows)| {
-                (
-                    t.clone(),
-                    rows.iter()
-                        .map(|(u, r)| (*u, RowUpdate::Insert(r.clone())))
-                        .collect(),
-                )
-            })
-            .collect();
-        Ok(TableUpdates {
-            initial: true,
-            tables,
-        })
+        Ok(self.full_state())
     }
 
     /// Applies an `update` / `update2` notification's table updates.
@@ -268,7 +327,7 @@ impl MonitorState {
                         (None, Some(old)) => RowUpdate::Delete(old.clone()),
                         (None, None) => continue, // deleting a row we never saw
                     },
-                    MonitorKind::MonitorCond => {
+                    MonitorKind::MonitorCond | MonitorKind::MonitorCondSince => {
                         let o = ru
                             .as_object()
                             .ok_or_else(|| Error::malformed(what(), "not an object"))?;

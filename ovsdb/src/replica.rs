@@ -1,8 +1,9 @@
 //! A monitor-fed, in-memory copy of some tables, so callers read switch state without a
 //! round trip.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -10,6 +11,7 @@ use tokio::sync::watch;
 use crate::client::{Client, ConnState};
 use crate::monitor::{MonitorRequest, MonitorRequests, RowUpdate, TableUpdates};
 use crate::value::{RowMap, Uuid, Value};
+use crate::Error;
 
 /// One row: its UUID and its columns (every monitored column is present).
 #[derive(Debug, Clone, PartialEq)]
@@ -51,10 +53,28 @@ type Tables = BTreeMap<String, BTreeMap<Uuid, RowMap>>;
 
 /// A live copy of the chosen tables and columns of one database. Cheap to clone; the
 /// feeding task stops when the last clone is dropped.
+///
+/// ```no_run
+/// # async fn demo(client: ovsdb::Client) {
+/// let replica = ovsdb::Replica::start(&client, "Open_vSwitch", &[
+///     ("Bridge", &["name", "ports"]),
+///     ("Interface", &["name", "ofport", "external_ids"]),
+/// ]);
+/// replica.ready().await;
+/// let mut changed = replica.changed();
+/// loop {
+///     for iface in replica.rows("Interface") {
+///         println!("{} {:?}", iface.get_str("name").unwrap_or(""), iface.get_i64("ofport"));
+///     }
+///     if changed.changed().await.is_err() { break; }
+/// }
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Replica {
     tables: Arc<RwLock<Tables>>,
     changed: watch::Receiver<u64>,
+    last_error: Arc<Mutex<Option<String>>>,
     _task: Arc<AbortOnDrop>,
 }
 
@@ -77,8 +97,8 @@ impl Replica {
     /// Starts replicating `tables` (name, columns; an empty column list means all
     /// columns) of `db`. Returns at once; the copy fills when the monitor's first reply
     /// arrives (see [`Replica::ready`]) and is replaced after every reconnect. Needs a
-    /// tokio runtime.
-    pub fn start(client: &Client, db: &str, tables: &[(&str, &[&str])]) -> Replica {
+    /// tokio runtime. Takes the client by reference or by value.
+    pub fn start(client: impl Borrow<Client>, db: &str, tables: &[(&str, &[&str])]) -> Replica {
         let requests: MonitorRequests = tables
             .iter()
             .map(|(t, cols)| {
@@ -92,16 +112,19 @@ impl Replica {
             .collect();
         let store = Arc::new(RwLock::new(Tables::new()));
         let (changed_tx, changed_rx) = watch::channel(0u64);
+        let last_error = Arc::new(Mutex::new(None));
         let task = tokio::spawn(feed(
-            client.clone(),
+            client.borrow().clone(),
             db.to_owned(),
             requests,
             store.clone(),
             changed_tx,
+            last_error.clone(),
         ));
         Replica {
             tables: store,
             changed: changed_rx,
+            last_error,
             _task: Arc::new(AbortOnDrop(task)),
         }
     }
@@ -142,8 +165,18 @@ impl Replica {
 
     /// A counter that goes up on every applied update, including the full reload after a
     /// reconnect. 0 until the first state arrived.
+    /// The current value counts as seen: `changed()` waits for the next update.
     pub fn changed(&self) -> watch::Receiver<u64> {
-        self.changed.clone()
+        let mut rx = self.changed.clone();
+        rx.mark_unchanged();
+        rx
+    }
+
+    /// Why the replica could not start its monitor the last time it tried (e.g. a table
+    /// or column the server does not have), or `None` while it is fine or merely
+    /// waiting for a connection. It keeps retrying either way.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().expect("replica error lock").clone()
     }
 
     /// Waits until the first complete state has arrived.
@@ -159,6 +192,7 @@ async fn feed(
     requests: MonitorRequests,
     store: Arc<RwLock<Tables>>,
     changed: watch::Sender<u64>,
+    last_error: Arc<Mutex<Option<String>>>,
 ) {
     let mut conn = client.connection_events();
     loop {
@@ -167,16 +201,25 @@ async fn feed(
         let _ = conn
             .wait_for(|s| matches!(s, ConnState::Connected { .. }))
             .await;
-        match client.monitor_cond(&db, requests.clone()).await {
+        let started = match client.monitor_cond_since(&db, requests.clone()).await {
+            // A server before OVS 2.12: plain monitor_cond.
+            Err(Error::Rpc { .. }) => client.monitor_cond(&db, requests.clone()).await,
+            r => r,
+        };
+        match started {
             Ok((initial, mut rx)) => {
+                *last_error.lock().expect("replica error lock") = None;
                 apply(&store, &changed, initial);
                 while let Some(u) = rx.recv().await {
                     apply(&store, &changed, u);
                 }
             }
-            Err(_) => {
+            Err(e) => {
                 // Disconnected meanwhile, or the server refused (e.g. unknown table):
                 // try again after the next state change or a pause.
+                if !matches!(e, Error::Disconnected { .. }) {
+                    *last_error.lock().expect("replica error lock") = Some(e.to_string());
+                }
                 let _ = tokio::time::timeout(Duration::from_secs(1), conn.changed()).await;
             }
         }

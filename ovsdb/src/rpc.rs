@@ -226,3 +226,49 @@ mod tests {
         assert!(c(r#"{"method":5}"#).is_err());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn framer_and_classifier_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256), cut in 1usize..64) {
+            let mut f = Framer::default();
+            for chunk in bytes.chunks(cut) {
+                f.feed(chunk);
+                while let Some(m) = f.next_message() {
+                    match m {
+                        Ok(j) => { let _ = Incoming::classify(j); }
+                        Err(_) => return Ok(()),
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn framer_finds_every_message_of_a_valid_stream(
+            msgs in proptest::collection::vec(("[ -~]{0,12}", any::<i64>()), 1..6),
+            cut in 1usize..40,
+        ) {
+            let stream: String = msgs
+                .iter()
+                .map(|(s, n)| serde_json::json!({"id": n, "result": [s, {"k": s}], "error": null}).to_string() + " ")
+                .collect();
+            let mut f = Framer::default();
+            let mut got = Vec::new();
+            for chunk in stream.as_bytes().chunks(cut) {
+                f.feed(chunk);
+                while let Some(m) = f.next_message() {
+                    got.push(m.unwrap());
+                }
+            }
+            prop_assert_eq!(got.len(), msgs.len());
+            for (g, (s, n)) in got.iter().zip(&msgs) {
+                prop_assert_eq!(&g["result"][0], &serde_json::json!(s));
+                prop_assert_eq!(&g["id"], &serde_json::json!(n));
+            }
+        }
+    }
+}

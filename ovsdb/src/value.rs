@@ -74,6 +74,7 @@ impl FromStr for Uuid {
 #[derive(Debug, Clone)]
 pub enum Atom {
     Integer(i64),
+    /// A finite real (JSON has no NaN or infinity; they would be sent as `null`).
     Real(f64),
     Boolean(bool),
     String(String),

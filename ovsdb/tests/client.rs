@@ -167,8 +167,9 @@ async fn works_over_tcp_and_answers_the_servers_echo() {
         return;
     }
     let ovs = Ovs::db_only();
-    // The server probes an idle client every second and drops it if unanswered.
-    let target = add_tcp_remote(&ovs, 1000);
+    // The server probes an idle client every 2 s and drops it if a probe goes
+    // unanswered for another 2 s.
+    let target = add_tcp_remote(&ovs, 2000);
     let cfg = ClientConfig {
         echo_interval: Duration::from_secs(3600),
         ..ClientConfig::default()
@@ -182,7 +183,7 @@ async fn works_over_tcp_and_answers_the_servers_echo() {
         .any(|l| l == name));
     // Idle for several of the server's probe intervals: we must still be on the
     // first connection, because we answered its echo requests.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     client.echo().await.unwrap();
     assert_eq!(
         *client.connection_events().borrow(),
@@ -419,4 +420,191 @@ async fn garbage_from_the_peer_is_an_error_not_a_panic() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Connect { .. }), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_cond_since_reports_changes_and_a_fresh_state_after_restart() {
+    if !ovs_available() {
+        return;
+    }
+    let ovs = Ovs::db_only();
+    let client = Client::connect_with(&ovs.db_target(), quick())
+        .await
+        .unwrap();
+    let mut events = client.connection_events();
+    let reqs = MonitorRequests::from([(
+        "Bridge".to_owned(),
+        MonitorRequest::columns(&["name", "external_ids"]),
+    )]);
+    let (init, mut rx) = client.monitor_cond_since(DB, reqs).await.unwrap();
+    assert!(init.initial && init.tables["Bridge"].is_empty());
+    let name = unique_name("ts");
+    ovs.vsctl(&[
+        "--no-wait",
+        "add-br",
+        &name,
+        "--",
+        "set",
+        "Bridge",
+        &name,
+        "external_ids:a=1",
+    ]);
+    let u = next(&mut rx).await;
+    assert_eq!(bridge_names(&u), vec![name.clone()]);
+    ovs.vsctl(&["--no-wait", "set", "Bridge", &name, "external_ids:b=2"]);
+    let u = next(&mut rx).await;
+    let RowUpdate::Modify { new, .. } = u.tables["Bridge"].values().next().unwrap() else {
+        panic!("{u:?}")
+    };
+    assert_eq!(new["external_ids"].string_map_entries().len(), 2);
+
+    ovs.kill("ovsdb-server");
+    wait_state(&mut events, "disconnect", |s| {
+        !matches!(s, ConnState::Connected { .. })
+    })
+    .await;
+    restart_db(&ovs);
+    let u = next(&mut rx).await;
+    assert!(u.initial, "{u:?}");
+    assert_eq!(bridge_names(&u), vec![name]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_are_granted_stolen_and_asserted() {
+    if !ovs_available() {
+        return;
+    }
+    let ovs = Ovs::db_only();
+    let a = connect(&ovs).await;
+    let b = connect(&ovs).await;
+    let mut a_events = a.lock_events();
+    let mut b_events = b.lock_events();
+    let lock = unique_name("lk");
+    assert!(a.lock(&lock).await.unwrap());
+    assert!(!b.lock(&lock).await.unwrap());
+    let assert_op = || {
+        vec![
+            Op::Assert { lock: lock.clone() },
+            Op::Comment("guarded".into()),
+        ]
+    };
+    a.transact(DB, assert_op()).await.unwrap();
+    let e = b.transact(DB, assert_op()).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Transaction { op_index: 0, op: "assert", error, .. } if error == "not owner"),
+        "{e:?}"
+    );
+
+    // A session waiting for the lock must stop waiting before it may steal.
+    b.unlock(&lock).await.unwrap();
+    b.steal(&lock).await.unwrap();
+    // (ovsdb-server also sends `locked` for a lock granted at once; skip those.)
+    tokio::time::timeout(LONG, async {
+        while a_events.recv().await.unwrap() != ovsdb::LockEvent::Stolen(lock.clone()) {}
+    })
+    .await
+    .unwrap();
+    b.transact(DB, assert_op()).await.unwrap();
+    a.transact(DB, assert_op()).await.unwrap_err();
+    b.unlock(&lock).await.unwrap();
+    a.unlock(&lock).await.unwrap();
+    assert!(a.lock(&lock).await.unwrap());
+    a.transact(DB, assert_op()).await.unwrap();
+    // A server error on a lock call reads as the server said it.
+    let e = b.steal(&lock).await.and(b.steal(&lock).await).unwrap_err();
+    assert!(e.to_string().contains("must issue \"unlock\""), "{e}");
+    while let Ok(ev) = b_events.try_recv() {
+        assert!(
+            matches!(ev, ovsdb::LockEvent::Locked(_)),
+            "b never lost its lock: {ev:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_client_waits_for_a_server_that_comes_up_later() {
+    if !ovs_available() {
+        return;
+    }
+    let ovs = Ovs::db_only();
+    ovs.kill("ovsdb-server");
+    let client = Client::start(&ovs.db_target(), quick()).unwrap();
+    let mut events = client.connection_events();
+    // Nobody there yet: calls fail at once, the client keeps trying.
+    let e = tokio::time::timeout(LONG, client.echo())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Disconnected { target } if *target == ovs.db_target()),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("not connected"), "{e}");
+    wait_state(&mut events, "a failed attempt", |s| {
+        matches!(s, ConnState::Disconnected { .. })
+    })
+    .await;
+    restart_db(&ovs);
+    wait_state(&mut events, "connected", |s| {
+        *s == ConnState::Connected { generation: 1 }
+    })
+    .await;
+    assert!(client.list_dbs().await.unwrap().contains(&DB.to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_handle_closes_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fake.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let client = Client::connect(&format!("unix:{}", path.display()))
+        .await
+        .unwrap();
+    let (mut server_side, _) = listener.accept().await.unwrap();
+    let clone = client.clone();
+    drop(client);
+    // Still open while a clone lives: the server's echo is answered.
+    server_side
+        .write_all(br#"{"id":"echo","method":"echo","params":["hi"]}"#)
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 256];
+    let n = tokio::time::timeout(LONG, server_side.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+    assert_eq!(
+        reply,
+        serde_json::json!({"id": "echo", "result": ["hi"], "error": null})
+    );
+    drop(clone);
+    let n = tokio::time::timeout(LONG, server_side.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "connection closed after the last handle went away");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_of_a_missing_table_says_why_it_is_empty() {
+    if !ovs_available() {
+        return;
+    }
+    let ovs = Ovs::db_only();
+    let client = connect(&ovs).await;
+    let replica = Replica::start(client, DB, &[("Bridge", &["name"]), ("Brigde", &[])]);
+    let why = tokio::time::timeout(LONG, async {
+        loop {
+            if let Some(e) = replica.last_error() {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(why.contains("Brigde"), "{why}");
+    assert_eq!(*replica.changed().borrow(), 0);
 }

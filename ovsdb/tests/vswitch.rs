@@ -202,6 +202,37 @@ async fn helpers_make_what_vsctl_shows_and_repeating_them_changes_nothing() {
         .contains(&format!("{p}g")));
     assert_eq!(ovs.vsctl(&["port-to-br", &format!("{p}g")]).trim(), ex);
 
+    // The bridge's own internal port comes back if someone removed it.
+    assert!(remove_port(&c, &int, &int).await.unwrap());
+    assert!(!bridge_ports(&c, &int).await.unwrap().contains(&int));
+    assert!(ensure_bridge(&c, &bridge(&int)).await.unwrap());
+    assert!(bridge_ports(&c, &int).await.unwrap().contains(&int));
+    // A bridge cannot take the name of a port elsewhere.
+    let e = ensure_bridge(&c, &bridge(&format!("{p}y")))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains(&format!("a port named {p}y exists")),
+        "{e}"
+    );
+
+    // Renaming a flow table touches only that table.
+    assert!(set_flow_table_names(&c, &int, &[(10, "port-sec")])
+        .await
+        .unwrap());
+    assert!(
+        !set_flow_table_names(&c, &int, &[(0, "classifier"), (10, "port-sec")])
+            .await
+            .unwrap()
+    );
+    let tables = ovs.vsctl(&["--columns=name", "list", "Flow_Table"]);
+    assert!(
+        tables.contains("port-sec")
+            && !tables.contains("port-security")
+            && tables.contains("l2-forward"),
+        "{tables}"
+    );
+
     // Controllers are replaced only when different.
     assert!(set_controllers(&c, &int, &[]).await.unwrap());
     assert!(!set_controllers(&c, &int, &[]).await.unwrap());

@@ -251,6 +251,91 @@ impl Lab {
     }
 }
 
+/// How long the end-to-end waits allow: generous, because CI machines are shared and slow;
+/// every wait returns as soon as its condition holds.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+impl Lab {
+    /// A running cluster: `n` nodes, the controller, every node registered and an agent on
+    /// each, with both bridges of every node connected to the controller.
+    pub fn cluster(n: usize) -> Lab {
+        let mut lab = Lab::new(n);
+        lab.start_controller();
+        lab.add_nodes();
+        for i in 0..n {
+            lab.start_agent(i);
+        }
+        lab.wait_nodes_ready();
+        lab
+    }
+
+    /// Waits until every node's OVSDB session and br-int OpenFlow connection are up and its
+    /// flows are in place (the classifier's miss rule exists on br-int).
+    pub fn wait_nodes_ready(&self) {
+        for node in &self.nodes {
+            wait_for(&format!("node {} connected (yardctl node show)", node.name), PATIENCE, || {
+                let out = self.yardctl(&["node", "show", &node.name, "--json"]);
+                let text = String::from_utf8_lossy(&out.stdout);
+                (text.contains("\"ovsdb\": \"connected\"") && text.contains("\"openflow\": \"connected\""))
+                    .then_some(())
+            });
+            let start = std::time::Instant::now();
+            loop {
+                let int = node.ovs.try_ofctl(&["dump-flows", "br-int", "table=0"]).unwrap_or_default();
+                let ex = node.ovs.try_ofctl(&["dump-flows", "br-ex"]).unwrap_or_default();
+                if int.contains("priority=0 actions=drop") && ex.contains("priority=1 actions=NORMAL") {
+                    break;
+                }
+                assert!(start.elapsed() < PATIENCE, "node {}'s flows are not there:\nbr-int:\n{int}\nbr-ex:\n{ex}", node.name);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// Adds pod `<prefix>-<short>` on node `node` (0-based) and waits until its agent reports
+    /// it wired. Returns the pod's name and IP.
+    pub fn add_pod(&self, short: &str, node: usize) -> (String, Ipv4Addr) {
+        let name = self.pod_name(short);
+        let node_name = self.nodes[node].name.clone();
+        self.yardctl_ok(&["pod", "add", &name, "--node", &node_name]);
+        let ip = wait_for(&format!("pod {name} wired on {node_name}"), PATIENCE, || {
+            let out = self.yardctl(&["pod", "show", &name, "--json"]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if !text.contains("\"wired\"") {
+                return None;
+            }
+            let ip = text.split("\"ip\": \"").nth(1)?.split('"').next()?.parse::<Ipv4Addr>().ok()?;
+            Some(ip)
+        });
+        (name, ip)
+    }
+
+    /// Whether `ns` gets an answer to one ping to `ip` within a second.
+    pub fn ping_once(ns: &Netns, ip: Ipv4Addr) -> bool {
+        ns.ok(&["ping", "-c", "1", "-W", "1", &ip.to_string()])
+    }
+
+    /// Pings from `ns` to `ip` until one answer comes back (the first packets to a new
+    /// tunnel peer or pod may be lost while OVS resolves the underlay); `false` after
+    /// [`PATIENCE`].
+    pub fn reaches(ns: &Netns, ip: Ipv4Addr) -> bool {
+        let start = std::time::Instant::now();
+        while start.elapsed() < PATIENCE {
+            if Self::ping_once(ns, ip) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The flows of a node's bridge, as `yardctl flows` prints them.
+    pub fn flows(&self, node: usize, extra: &[&str]) -> String {
+        let mut args = vec!["flows", self.nodes[node].name.as_str()];
+        args.extend_from_slice(extra);
+        self.yardctl_ok(&args)
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for d in &mut self.daemons {

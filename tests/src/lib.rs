@@ -293,6 +293,12 @@ impl Ovs {
         run(self.cmd_in_ns("ovs-ofctl").arg("-O").arg("OpenFlow13").args(args))
     }
 
+    /// Runs `ovs-ofctl -O OpenFlow13 ARGS`; `None` if it fails (e.g. the bridge is not up yet).
+    pub fn try_ofctl(&self, args: &[&str]) -> Option<String> {
+        let out = try_run(self.cmd_in_ns("ovs-ofctl").arg("-O").arg("OpenFlow13").args(args));
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Runs `ovs-appctl -t <dir>/<daemon>.ctl ARGS`.
     pub fn appctl(&self, daemon: &str, args: &[&str]) -> String {
         let ctl = self.dir.path().join(format!("{daemon}.ctl"));

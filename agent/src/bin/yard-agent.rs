@@ -7,7 +7,6 @@ use anyhow::Context;
 use clap::Parser;
 
 use agent::netns::{join_mount_ns, MountNs};
-use agent::ovs::VsctlPorts;
 use agent::{NodeNet, Wirer};
 use switchyard_api::{Client, NodeName, DEFAULT_CONTROLLER};
 
@@ -49,9 +48,13 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // netlink-packet-route warns about every newer kernel attribute it does not know.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("info,netlink_packet_route=error")
+                }),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Some(p) = joined {
         tracing::info!(mount_ns = %p.display(), "joined mount namespace");
@@ -72,13 +75,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let net = NodeNet::current()
         .await
         .context("opening a netlink socket")?;
-    let ports = VsctlPorts::new(args.ovsdb.clone(), args.bridge.clone());
     let cfg = agent::daemon::Config {
         controller,
         node: args.node.clone(),
         mgmt_wait: Duration::from_secs(args.mgmt_wait),
     };
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     tokio::spawn(async move {
@@ -88,6 +90,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         let _ = tx.send(true);
     });
+    let Some(ports) = agent::daemon::connect_ovsdb(&args.ovsdb, &args.bridge, &mut rx).await else {
+        return Ok(());
+    };
     tracing::info!(node = %args.node, controller = %args.controller, ovsdb = %args.ovsdb, "yard-agent starting");
     agent::daemon::run(cfg, Wirer::new(net, ports), rx)
         .await

@@ -39,6 +39,11 @@ struct Args {
     #[arg(long, value_name = "IP")]
     advertise: Option<IpAddr>,
 
+    /// The port every node's ovsdb-server listens on (the controller connects to
+    /// `tcp:NODE_IP:PORT`).
+    #[arg(long, value_name = "PORT", default_value_t = 6640)]
+    ovsdb_port: u16,
+
     /// Pod network of a new cluster [default: 10.244.0.0/16]; must match an existing one.
     #[arg(long, value_name = "CIDR")]
     cluster_cidr: Option<Ipv4Cidr>,
@@ -78,6 +83,8 @@ async fn start() -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let token = match &args.token_file {
         Some(path) => Some(
@@ -102,6 +109,8 @@ async fn start() -> Result<()> {
             router_mac: args.router_mac,
             service_cidr: args.service_cidr,
         },
+        ovsdb_port: args.ovsdb_port,
+        ..ControllerOptions::default()
     };
     let controller = controller::run(options)
         .await

@@ -18,6 +18,8 @@ impl TestController {
         ControllerOptions {
             state: dir.path().join("state.json"),
             socket: dir.path().join("run/controller.sock"),
+            // API tests: no switches, no OpenFlow listener.
+            reconcile: false,
             ..ControllerOptions::default()
         }
     }

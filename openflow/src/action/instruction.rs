@@ -140,6 +140,7 @@ impl Wire for Instruction {
     }
 }
 
+/// The encoded length of an instruction list.
 pub fn instructions_len(i: &[Instruction]) -> usize {
     i.iter().map(Wire::wire_len).sum()
 }

@@ -173,6 +173,7 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// `msg` with transaction id `xid`.
     pub fn new(xid: u32, msg: Message) -> Frame {
         Frame { xid, msg }
     }

@@ -31,6 +31,19 @@ pub mod ct_state {
     ];
 }
 
+/// Bits of the `tcp_flags` field, with the names ovs-ofctl uses, in the order it prints them.
+pub const TCP_FLAG_NAMES: &[(u32, &str)] = &[
+    (0x001, "fin"),
+    (0x002, "syn"),
+    (0x004, "rst"),
+    (0x008, "psh"),
+    (0x010, "ack"),
+    (0x020, "urg"),
+    (0x040, "ece"),
+    (0x080, "cwr"),
+    (0x100, "ns"),
+];
+
 /// One OXM TLV: a field, its value and an optional mask (same width as the value).
 /// In a [`Match`] it is kept canonical: no all-ones or all-zero masks, value bits
 /// outside the mask cleared.
@@ -98,8 +111,23 @@ impl OxmField {
     /// Brings the field into canonical form; `None` if the mask is all zeros (the
     /// field matches anything and is dropped).
     fn canonical(mut self) -> Option<OxmField> {
+        // Open vSwitch sends an exact ct_state as masked with 0xff (the defined bits)
+        // and prints it as exact: keep that one form for both.
+        if self.field == Field::CT_STATE && self.value.len() == 4 {
+            let m = self.mask.get_or_insert_with(|| vec![0xff; 4]);
+            if m[..3].iter().all(|&b| b == 0xff) || (m[..3].iter().all(|&b| b == 0) && m[3] == 0xff)
+            {
+                *m = vec![0, 0, 0, 0xff];
+                self.value[..3].fill(0);
+            }
+        }
+        // tcp_flags is 12 bits wide: a mask covering them is an exact match.
+        if self.field == Field::TCP_FLAGS && self.mask.as_deref() == Some(&[0x0f, 0xff][..]) {
+            self.mask = None;
+            self.value[0] &= 0x0f;
+        }
         if let Some(m) = &self.mask {
-            if m.iter().all(|&b| b == 0xff) {
+            if m.iter().all(|&b| b == 0xff) && self.field != Field::CT_STATE {
                 self.mask = None;
             } else if m.iter().all(|&b| b == 0) {
                 return None;

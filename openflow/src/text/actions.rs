@@ -539,32 +539,38 @@ fn parse_set_field(arg: &str, out: &mut Vec<Action>) -> Result<(), ParseError> {
     let d = field_by_name(f)
         .ok_or_else(|| ParseError::new(format!("set_field: unknown field {f:?}")))?;
     let x = parse_value(d, v)?;
-    match x.mask.as_ref().filter(|m| m.iter().any(|&b| b != 0xff)) {
-        None => out.push(Action::SetField(OxmField { mask: None, ..x })),
-        Some(_) if d.len > 8 => out.push(Action::Nx(NxAction::RegLoad2(x))),
-        Some(_) => {
-            let (val, mask) = (x.value_u128(), x.mask_u128());
-            let mut bit = 0u32;
-            let width = u32::from(d.len) * 8;
-            while bit < width {
-                if mask >> bit & 1 == 0 {
-                    bit += 1;
-                    continue;
-                }
-                let start = bit;
-                while bit < width && mask >> bit & 1 == 1 {
-                    bit += 1;
-                }
-                let n = bit - start;
-                let value = ((val >> start) & ((1u128 << n) - 1)) as u64;
-                let dst = FieldSlice {
-                    field: d.act,
-                    ofs: start as u16,
-                    n_bits: n as u16,
-                };
-                out.push(Action::Nx(NxAction::RegLoad { dst, value }));
-            }
+    let Some(_) = x.mask.as_ref().filter(|m| m.iter().any(|&b| b != 0xff)) else {
+        out.push(Action::SetField(OxmField { mask: None, ..x }));
+        return Ok(());
+    };
+    // Contiguous runs of mask bits, low to high.
+    let (val, mask) = (x.value_u128(), x.mask_u128());
+    let width = u32::from(d.len) * 8;
+    let mut runs = Vec::new();
+    let mut bit = 0u32;
+    while bit < width {
+        if mask >> bit & 1 == 0 {
+            bit += 1;
+            continue;
         }
+        let start = bit;
+        while bit < width && mask >> bit & 1 == 1 {
+            bit += 1;
+        }
+        runs.push((start, bit - start));
+    }
+    if runs.iter().any(|&(_, n)| n > 64) {
+        out.push(Action::Nx(NxAction::RegLoad2(x)));
+        return Ok(());
+    }
+    for (start, n) in runs {
+        let value = ((val >> start) & ((1u128 << n) - 1)) as u64;
+        let dst = FieldSlice {
+            field: d.act,
+            ofs: start as u16,
+            n_bits: n as u16,
+        };
+        out.push(Action::Nx(NxAction::RegLoad { dst, value }));
     }
     Ok(())
 }

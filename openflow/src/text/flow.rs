@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::actions::{fmt_instructions, parse_instructions, Ctx};
+use super::actions::{fmt_instructions, instruction_rank, parse_instructions, Ctx};
 use super::matchfmt::{match_pieces, MatchParser};
 use super::value::{parse_u16, parse_u64};
 use super::{err, split_top, ParseError, TableNames};
@@ -15,8 +15,10 @@ use crate::oxm::Match;
 pub const DEFAULT_PRIORITY: u16 = 0x8000;
 
 /// One flow as the controller thinks of it: what `add-flow` takes and `dump-flows
-/// --no-stats` shows. Its identity for diffs is [`Flow::key`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// --no-stats` shows. Its identity for diffs is [`Flow::key`]. Equality and hashing
+/// take the instructions in Open vSwitch's order (apply, clear, write, metadata,
+/// goto) whatever order they were built in, as the switch reports them that way.
+#[derive(Debug, Clone)]
 pub struct Flow {
     pub table_id: u8,
     pub priority: u16,
@@ -38,6 +40,12 @@ const FLAG_NAMES: &[(u16, &str)] = &[
 ];
 
 impl Flow {
+    fn canonical_instructions(&self) -> Vec<&Instruction> {
+        let mut v: Vec<&Instruction> = self.instructions.iter().collect();
+        v.sort_by_key(|i| instruction_rank(i));
+        v
+    }
+
     /// Parses ovs-ofctl `add-flow` syntax, resolving table names with `names`.
     ///
     /// # Errors
@@ -138,6 +146,41 @@ fn find_actions(s: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// Everything equality looks at, instructions in canonical order.
+type FlowIdentity<'a> = (
+    (u8, u16, u64, u16, u16, u16),
+    &'a Match,
+    Vec<&'a Instruction>,
+);
+
+impl Flow {
+    fn identity(&self) -> FlowIdentity<'_> {
+        let head = (
+            self.table_id,
+            self.priority,
+            self.cookie,
+            self.idle_timeout,
+            self.hard_timeout,
+            self.flags,
+        );
+        (head, &self.match_, self.canonical_instructions())
+    }
+}
+
+impl PartialEq for Flow {
+    fn eq(&self, o: &Flow) -> bool {
+        self.identity() == o.identity()
+    }
+}
+
+impl Eq for Flow {}
+
+impl std::hash::Hash for Flow {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.identity().hash(h);
+    }
 }
 
 impl FromStr for Flow {
@@ -313,6 +356,18 @@ impl fmt::Display for FlowStatsDisplay<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instruction_order_does_not_matter_for_equality() {
+        let a: Flow = "priority=1,actions=output:1,goto_table:5".parse().unwrap();
+        let mut b = a.clone();
+        b.instructions.reverse();
+        assert_ne!(a.instructions, b.instructions);
+        assert_eq!(a, b);
+        use std::hash::BuildHasher;
+        let s = std::collections::hash_map::RandomState::new();
+        assert_eq!(s.hash_one(&a), s.hash_one(&b));
+    }
 
     #[test]
     fn durations_print_like_ovs() {

@@ -81,6 +81,7 @@ pub(crate) fn match_pieces(m: &Match) -> Vec<String> {
         _ => {
             put(&mut out, m, Field::VLAN_VID);
             put(&mut out, m, Field::VLAN_PCP);
+            put(&mut out, m, Field::VLAN_TCI);
         }
     }
     put(&mut out, m, Field::ETH_SRC);
@@ -111,6 +112,7 @@ pub(crate) fn match_pieces(m: &Match) -> Vec<String> {
     put(&mut out, m, Field::ARP_THA);
     put(&mut out, m, Field::IP_DSCP);
     put(&mut out, m, Field::IP_ECN);
+    put(&mut out, m, Field::NW_TTL);
     put(&mut out, m, Field::MPLS_LABEL);
     put(&mut out, m, Field::MPLS_TC);
     put(&mut out, m, Field::MPLS_BOS);
@@ -128,6 +130,7 @@ pub(crate) fn match_pieces(m: &Match) -> Vec<String> {
         Field::UDP_DST,
         Field::SCTP_SRC,
         Field::SCTP_DST,
+        Field::TCP_FLAGS,
     ] {
         put(&mut out, m, f);
     }

@@ -7,7 +7,7 @@ use super::{err, ParseError};
 use crate::action::port;
 use crate::oxm::fields::{FieldDef, Format};
 use crate::oxm::matching::{be_bytes, to_u128};
-use crate::oxm::{ct_state, OxmField};
+use crate::oxm::{ct_state, OxmField, TCP_FLAG_NAMES};
 
 /// Parses an unsigned integer: decimal or `0x` hex.
 pub(crate) fn parse_uint(s: &str) -> Result<u128, ParseError> {
@@ -155,9 +155,33 @@ pub(crate) fn format_value(d: &FieldDef, f: &OxmField, in_match: bool) -> String
             }
         }
         Format::Port => fmt_port(v as u32),
+        Format::TcpFlags => {
+            let named: u32 = TCP_FLAG_NAMES.iter().map(|(b, _)| b).sum();
+            let (v, m) = (v as u32, m.map(|m| m as u32));
+            if v & !named != 0 || m.is_some_and(|m| m & !named != 0) {
+                return match m {
+                    None => format!("{v:#x}"),
+                    Some(m) => format!("{v:#x}/{m:#x}"),
+                };
+            }
+            match m {
+                None if v == 0 => "0".into(),
+                None => TCP_FLAG_NAMES
+                    .iter()
+                    .filter(|(b, _)| v & b != 0)
+                    .map(|(_, n)| *n)
+                    .collect::<Vec<_>>()
+                    .join("|"),
+                Some(m) => TCP_FLAG_NAMES
+                    .iter()
+                    .filter(|(b, _)| m & b != 0)
+                    .map(|(b, n)| format!("{}{n}", if v & b != 0 { '+' } else { '-' }))
+                    .collect(),
+            }
+        }
         Format::CtState => match m {
-            None if v == 0 => "0".into(),
-            None => ct_flags(v as u32).join("|"),
+            None | Some(0xff) if v == 0 => "0".into(),
+            None | Some(0xff) => ct_flags(v as u32).join("|"),
             Some(m) => {
                 let mut s = String::new();
                 for (b, n) in ct_state::NAMES {
@@ -174,6 +198,17 @@ pub(crate) fn format_value(d: &FieldDef, f: &OxmField, in_match: bool) -> String
             }
         },
     }
+}
+
+fn flag(names: &[(u32, &str)], name: &str) -> Result<u32, ParseError> {
+    names
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(b, _)| *b)
+        .ok_or_else(|| {
+            let all: Vec<&str> = names.iter().map(|(_, n)| *n).collect();
+            ParseError::new(format!("unknown flag {name:?} (known: {})", all.join(", ")))
+        })
 }
 
 /// Parses `VALUE[/MASK]` for field `d` into an [`OxmField`] (not canonicalised).
@@ -245,7 +280,12 @@ pub(crate) fn parse_value(d: &FieldDef, s: &str) -> Result<OxmField, ParseError>
             }
             (be_bytes(u128::from(parse_port(vs).map_err(ctx)?), w), None)
         }
-        Format::CtState => {
+        Format::CtState | Format::TcpFlags => {
+            let names = if d.format == Format::CtState {
+                ct_state::NAMES
+            } else {
+                TCP_FLAG_NAMES
+            };
             if vs.starts_with(['+', '-']) && ms.is_none() {
                 let (mut v, mut m) = (0u32, 0u32);
                 let mut rest = vs;
@@ -254,13 +294,7 @@ pub(crate) fn parse_value(d: &FieldDef, s: &str) -> Result<OxmField, ParseError>
                     rest = &rest[1..];
                     let end = rest.find(['+', '-']).unwrap_or(rest.len());
                     let name = &rest[..end];
-                    let bit = ct_state::NAMES
-                        .iter()
-                        .find(|(_, n)| *n == name)
-                        .map(|(b, _)| *b)
-                        .ok_or_else(|| {
-                            ctx(ParseError::new(format!("unknown ct_state flag {name:?}")))
-                        })?;
+                    let bit = flag(names, name).map_err(ctx)?;
                     m |= bit;
                     if plus {
                         v |= bit;
@@ -272,13 +306,7 @@ pub(crate) fn parse_value(d: &FieldDef, s: &str) -> Result<OxmField, ParseError>
             {
                 let mut v = 0u32;
                 for name in vs.split('|') {
-                    v |= ct_state::NAMES
-                        .iter()
-                        .find(|(_, n)| *n == name)
-                        .map(|(b, _)| *b)
-                        .ok_or_else(|| {
-                            ctx(ParseError::new(format!("unknown ct_state flag {name:?}")))
-                        })?;
+                    v |= flag(names, name).map_err(ctx)?;
                 }
                 (be_bytes(v.into(), w), None)
             } else {

@@ -37,3 +37,13 @@ grep -v '^#' "$here/flows.in" | of add-flows "$br" -
     of dump-groups "$br" | grep -v '^OFPST' | sed 's/^ //' | sort
 } > "$here/groups.txt"
 wc -l "$here/flows.txt" "$here/groups.txt"
+# The bytes ovs-ofctl sends for each input (OFPT_FLOW_MOD / OFPT_GROUP_MOD add, xid 1).
+hexof() { grep -E '^[0-9a-f]{8}  ' | cut -c11-58 | tr -dc '0-9a-f'; echo; }
+{
+    echo "# Written by regen.sh: ovs-ofctl -O OpenFlow13 -mmmmm parse-flow for each line of flows.in, in order."
+    grep -v '^#' "$here/flows.in" | while read -r l; do of -mmmmm parse-flow "$l" | hexof; done
+} > "$here/flows.hex"
+{
+    echo "# Written by regen.sh: ovs-ofctl -O OpenFlow13 -mmmmm parse-group for each line of groups.in, in order."
+    grep -v '^#' "$here/groups.in" | while read -r l; do of -mmmmm parse-group "$l" | hexof; done
+} > "$here/groups.hex"

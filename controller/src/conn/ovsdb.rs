@@ -1,0 +1,164 @@
+//! A node's switch configuration over OVSDB: the bridges, their ports, controller targets and
+//! table names, as the node's model says, created or repaired by idempotent helpers.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ovsdb::vswitch::{self, BridgeSpec, ControllerSpec, PortSpec};
+use ovsdb::{Client, Condition, Op, Value};
+
+use crate::flows::Learned;
+use crate::model::{ClusterModel, NodeSpec, PodName};
+use crate::pipeline::{self, names, port, Table};
+
+/// `external_ids` key the agent puts on a pod's host veth.
+pub const POD_KEY: &str = "switchyard-pod";
+/// `external_ids` key on everything the controller creates.
+const NODE_KEY: &str = "switchyard-node";
+
+fn map(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+}
+
+fn bridge(node: &NodeSpec, name: &str, fail_mode: &str) -> BridgeSpec {
+    BridgeSpec {
+        name: name.to_owned(),
+        datapath_type: node.datapath.as_str().to_owned(),
+        fail_mode: Some(fail_mode.to_owned()),
+        // OpenFlow10 too, so that plain `ovs-ofctl dump-flows` on the node works; the
+        // controller itself speaks 1.3 only.
+        protocols: vec!["OpenFlow10".into(), "OpenFlow13".into()],
+        other_config: map(&[
+            ("datapath-id", format!("{:016x}", pipeline::datapath_id(node.index, name))),
+        ]),
+        external_ids: map(&[(NODE_KEY, node.name.to_string())]),
+    }
+}
+
+fn port_spec(name: &str, iface_type: &str, options: &[(&str, String)], ofport: u32, mtu: Option<u16>) -> PortSpec {
+    PortSpec {
+        name: name.to_owned(),
+        iface_type: iface_type.to_owned(),
+        options: map(options),
+        external_ids: BTreeMap::new(),
+        ofport_request: Some(i64::from(ofport)),
+        mtu_request: mtu.map(i64::from),
+    }
+}
+
+/// br-int's ports: `yard0`, the patch to br-ex, and a Geneve port per other node.
+fn br_int_ports(model: &ClusterModel, node: &NodeSpec) -> Vec<PortSpec> {
+    let mut ports = vec![
+        port_spec(names::MGMT, "internal", &[], port::MGMT, Some(model.cluster.mtu)),
+        port_spec(names::PATCH_INT, "patch", &[("peer", names::PATCH_EX.into())], port::PATCH_INT, None),
+    ];
+    for other in model.nodes.values().filter(|o| o.name != node.name) {
+        ports.push(port_spec(
+            &names::tunnel(other.name.as_str()),
+            "geneve",
+            &[("remote_ip", other.ip.to_string()), ("key", "flow".into()), ("csum", "true".into())],
+            port::tunnel(other.index),
+            None,
+        ));
+    }
+    ports
+}
+
+/// Creates or repairs `node`'s bridges, ports and controller targets. Returns whether
+/// anything changed. Idempotent: a second call with the same model changes nothing.
+///
+/// # Errors
+/// The first OVSDB error, naming what failed.
+pub async fn ensure(client: &Client, model: &ClusterModel, node: &NodeSpec, controller: (IpAddr, u16)) -> Result<bool, ovsdb::Error> {
+    let mut changed = false;
+    changed |= vswitch::ensure_bridge(client, &bridge(node, names::BR_INT, "secure")).await?;
+    changed |= vswitch::ensure_bridge(client, &bridge(node, names::BR_EX, "standalone")).await?;
+    let wanted = br_int_ports(model, node);
+    for p in &wanted {
+        changed |= vswitch::ensure_port(client, names::BR_INT, p).await?;
+    }
+    if let Some(addrs) = model.node_addrs(node) {
+        changed |= ensure_mac(client, names::MGMT, &addrs.mgmt_mac.to_string()).await?;
+    }
+    let patch_ex = port_spec(names::PATCH_EX, "patch", &[("peer", names::PATCH_INT.into())], port::PATCH_EX, None);
+    changed |= vswitch::ensure_port(client, names::BR_EX, &patch_ex).await?;
+    if let Some(uplink) = &node.uplink {
+        let up = PortSpec { name: uplink.clone(), ..PortSpec::default() };
+        if !vswitch::bridge_ports(client, names::BR_EX).await?.contains(uplink) {
+            changed |= vswitch::ensure_port(client, names::BR_EX, &up).await?;
+        }
+    }
+    // Tunnels to nodes that left.
+    for name in vswitch::bridge_ports(client, names::BR_INT).await? {
+        if name.starts_with("gnv-") && !wanted.iter().any(|p| p.name == name) {
+            changed |= vswitch::remove_port(client, names::BR_INT, &name).await?;
+        }
+    }
+    let tables: Vec<(u8, &str)> = Table::ALL.iter().map(|t| (t.id(), t.name())).collect();
+    changed |= vswitch::set_flow_table_names(client, names::BR_INT, &tables).await?;
+    let (ip, of_port) = controller;
+    let target = format!("tcp:{ip}:{of_port}");
+    let ctl = |mode: &str| ControllerSpec {
+        target: target.clone(),
+        connection_mode: Some(mode.to_owned()),
+        inactivity_probe_ms: Some(5_000),
+        max_backoff_ms: Some(2_000),
+    };
+    changed |= vswitch::set_controllers(client, names::BR_INT, &[ctl("out-of-band")]).await?;
+    // br-ex carries the node's own traffic, the controller connection included: in-band
+    // keeps that working while the controller's flows are being pushed. Set last.
+    changed |= vswitch::set_controllers(client, names::BR_EX, &[ctl("in-band")]).await?;
+    Ok(changed)
+}
+
+/// Gives interface `iface` the MAC `mac` (the `mac` column, which ovs-vswitchd applies to
+/// internal ports), so flows can address `yard0` by the MAC derived from its IP.
+async fn ensure_mac(client: &Client, iface: &str, mac: &str) -> Result<bool, ovsdb::Error> {
+    let by_name = || vec![Condition::eq("name", Value::string(iface))];
+    let rows = client
+        .transact("Open_vSwitch", vec![Op::Select { table: "Interface".into(), where_: by_name(), columns: Some(vec!["mac".into()]) }])
+        .await?;
+    let current = rows.first().and_then(|r| r.rows.as_ref()).and_then(|rows| rows.first()).and_then(|row| row.get("mac")).and_then(Value::as_str);
+    if current == Some(mac) {
+        return Ok(false);
+    }
+    let row = [("mac".to_owned(), Value::string(mac))].into_iter().collect();
+    client.transact("Open_vSwitch", vec![Op::Update { table: "Interface".into(), where_: by_name(), row }]).await?;
+    Ok(true)
+}
+
+/// Removes what [`ensure`] made that would keep the node tied to the cluster: the Geneve
+/// ports and both bridges' controller targets (the bridges and `yard0` stay for the host).
+///
+/// # Errors
+/// The first OVSDB error.
+pub async fn forget(client: &Client) -> Result<(), ovsdb::Error> {
+    for name in vswitch::bridge_ports(client, names::BR_INT).await? {
+        if name.starts_with("gnv-") {
+            vswitch::remove_port(client, names::BR_INT, &name).await?;
+        }
+    }
+    vswitch::set_controllers(client, names::BR_INT, &[]).await?;
+    vswitch::set_controllers(client, names::BR_EX, &[]).await?;
+    Ok(())
+}
+
+/// What the flows need from OVSDB, read from the node's replica (no round trip): pods' ports
+/// (by the agent's `external_ids`) and the uplink's port on br-ex.
+pub fn learn(replica: &ovsdb::Replica, model: &ClusterModel, node: &NodeSpec) -> Learned {
+    let mut learned = Learned::default();
+    for iface in replica.rows("Interface") {
+        let Some(ofport) = iface.get_i64("ofport").and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0 && *p < 0xff00) else {
+            continue;
+        };
+        let name = iface.get_str("name").unwrap_or_default();
+        if let Some(pod) = iface.get_map("external_ids").get(POD_KEY).and_then(|p| p.parse::<PodName>().ok()) {
+            if model.pods.get(&pod).is_some_and(|p| p.node == node.name) {
+                learned.pod_ports.insert(pod, ofport);
+            }
+        } else if node.uplink.as_deref() == Some(name) {
+            learned.uplink_port = Some(ofport);
+        }
+    }
+    learned
+}

@@ -1,0 +1,281 @@
+//! THE declaration of the br-int pipeline: table numbers and names, the registers and
+//! conntrack zones the flows share, the port numbers the controller asks OVS for, and the
+//! cookie scheme that names every flow's owner. Flow builders, the flow-dump printer, the
+//! OVSDB `Flow_Table` names and the docs all read this module.
+
+use std::net::Ipv4Addr;
+
+/// One table of the br-int pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    /// Sorts packets by the port they came in on.
+    Classifier,
+    /// A pod may only send with its own MAC and IP.
+    PortSecurity,
+    /// Answers ARP for the router, `yard0` and local pods.
+    ArpResponder,
+    /// Un-SNAT (zone 2) for replies to this node's SNAT address.
+    Conntrack,
+    /// Un-DNAT / connection tracking (zone 1) for every IP packet.
+    ConntrackDnat,
+    /// New connections to a service address go to its select group; replies of NodePort
+    /// connections go back out through br-ex.
+    Service,
+    /// SNAT (zone 2) for NodePort connections from outside and for hairpin connections.
+    ServiceSnat,
+    /// Routing: rewrite MACs, pick the tunnel, the host or the local pod.
+    L3Forward,
+    /// Delivery by destination MAC.
+    L2Forward,
+}
+
+impl Table {
+    /// Every table, in pipeline order.
+    pub const ALL: [Table; 9] = [
+        Table::Classifier,
+        Table::PortSecurity,
+        Table::ArpResponder,
+        Table::Conntrack,
+        Table::ConntrackDnat,
+        Table::Service,
+        Table::ServiceSnat,
+        Table::L3Forward,
+        Table::L2Forward,
+    ];
+
+    /// The OpenFlow table id.
+    pub const fn id(self) -> u8 {
+        match self {
+            Table::Classifier => 0,
+            Table::PortSecurity => 10,
+            Table::ArpResponder => 20,
+            Table::Conntrack => 30,
+            Table::ConntrackDnat => 31,
+            Table::Service => 40,
+            Table::ServiceSnat => 45,
+            Table::L3Forward => 50,
+            Table::L2Forward => 60,
+        }
+    }
+
+    /// The name `ovs-ofctl --names`, `yardctl flows` and the docs show.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Table::Classifier => "classifier",
+            Table::PortSecurity => "port-security",
+            Table::ArpResponder => "arp-responder",
+            Table::Conntrack => "conntrack",
+            Table::ConntrackDnat => "conntrack-dnat",
+            Table::Service => "service",
+            Table::ServiceSnat => "service-snat",
+            Table::L3Forward => "l3-forward",
+            Table::L2Forward => "l2-forward",
+        }
+    }
+
+    /// What the table does, one line (README and `docs/pipeline.md` show it).
+    pub const fn purpose(self) -> &'static str {
+        match self {
+            Table::Classifier => "sorts by in_port: pod → port-security; tunnel, yard0, br-ex → conntrack; else drop",
+            Table::PortSecurity => "a pod sends only with its own MAC and IP (ARP: its own SHA/SPA)",
+            Table::ArpResponder => "answers ARP for the router .1, yard0 .2 and local pods; nothing is flooded",
+            Table::Conntrack => "replies to this node's SNAT address (.1) are un-SNATed in zone 2",
+            Table::ConntrackDnat => "ct(zone=1,nat): replies of DNATed connections are un-DNATed",
+            Table::Service => "new connections to ClusterIP:port / NODE_IP:nodePort → the service's select group",
+            Table::ServiceSnat => "NodePort from outside and hairpin connections are SNATed to .1 (zone 2)",
+            Table::L3Forward => "local pod / yard0 → MAC rewrite; other node's subnet → dec_ttl, its tunnel; else → yard0",
+            Table::L2Forward => "delivery by destination MAC to the pod's port or yard0",
+        }
+    }
+
+    /// The table with this id, if the pipeline has one.
+    pub fn from_id(id: u8) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.id() == id)
+    }
+
+    /// The table with this name, if the pipeline has one.
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// The pipeline's table names, as the codec's text form uses them.
+pub fn table_names() -> openflow::TableNames {
+    let names: Vec<(u8, &str)> = Table::ALL.iter().map(|t| (t.id(), t.name())).collect();
+    openflow::TableNames::new(&names)
+}
+
+/// `reg0` holds where the packet entered br-int (set by the classifier).
+pub mod source {
+    /// A local pod's port.
+    pub const POD: u32 = 1;
+    /// A Geneve tunnel from another node.
+    pub const TUNNEL: u32 = 2;
+    /// The host's management port `yard0`.
+    pub const HOST: u32 = 3;
+    /// The patch port from br-ex: traffic from outside the cluster (NodePort).
+    pub const EXTERNAL: u32 = 4;
+}
+
+/// Conntrack zone of every connection br-int tracks (and DNATs).
+pub const ZONE_DNAT: u16 = 1;
+/// Conntrack zone of the SNAT that NodePort and hairpin connections get.
+pub const ZONE_SNAT: u16 = 2;
+
+/// br-int port numbers the controller requests (`ofport_request`), so flows need no lookup.
+pub mod port {
+    /// `yard0`, the host's management port.
+    pub const MGMT: u32 = 1;
+    /// `patch-int-to-ex` on br-int.
+    pub const PATCH_INT: u32 = 2;
+    /// `patch-ex-to-int` on br-ex (a high number: the uplink is usually there first).
+    pub const PATCH_EX: u32 = 65000;
+    /// The Geneve port to node index `k` is `TUNNEL_BASE + k`.
+    pub const TUNNEL_BASE: u32 = 4096;
+
+    /// The Geneve port number for the tunnel to node index `k`.
+    pub const fn tunnel(k: u32) -> u32 {
+        TUNNEL_BASE + k
+    }
+}
+
+/// Bridge and port names on every node.
+pub mod names {
+    /// The integration bridge.
+    pub const BR_INT: &str = "br-int";
+    /// The external bridge (holds the node IP and the uplink).
+    pub const BR_EX: &str = "br-ex";
+    /// The host's management port on br-int.
+    pub const MGMT: &str = "yard0";
+    /// The patch port on br-int.
+    pub const PATCH_INT: &str = "patch-int-to-ex";
+    /// The patch port on br-ex.
+    pub const PATCH_EX: &str = "patch-ex-to-int";
+
+    /// The Geneve port to `node`: `gnv-<node>`, cut to the 15 characters Linux allows.
+    pub fn tunnel(node: &str) -> String {
+        let mut name = format!("gnv-{node}");
+        name.truncate(15);
+        name
+    }
+}
+
+/// The first 16 bits of every Switchyard cookie ("SY").
+pub const COOKIE_MAGIC: u64 = 0x5359;
+
+/// Who a flow belongs to; encoded in its cookie as `0x5359 << 48 | kind << 40 | id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Owner {
+    /// A node, by index: its own pipeline skeleton, and on other nodes the route and tunnel to it.
+    Node(u32),
+    /// A pod, by its IPv4 address.
+    Pod(Ipv4Addr),
+    /// A service, by its id.
+    Service(u32),
+}
+
+impl Owner {
+    /// The cookie that names this owner.
+    pub fn cookie(self) -> u64 {
+        let (kind, id) = match self {
+            Owner::Node(i) => (1u64, u64::from(i)),
+            Owner::Pod(ip) => (2, u64::from(u32::from(ip))),
+            Owner::Service(id) => (3, u64::from(id)),
+        };
+        COOKIE_MAGIC << 48 | kind << 40 | (id & 0xFF_FFFF_FFFF)
+    }
+
+    /// The owner a cookie names; `None` for foreign cookies.
+    pub fn from_cookie(cookie: u64) -> Option<Owner> {
+        if cookie >> 48 != COOKIE_MAGIC {
+            return None;
+        }
+        let id = cookie & 0xFF_FFFF_FFFF;
+        match (cookie >> 40) & 0xFF {
+            1 => u32::try_from(id).ok().map(Owner::Node),
+            2 => u32::try_from(id).ok().map(|v| Owner::Pod(Ipv4Addr::from(v))),
+            3 => u32::try_from(id).ok().map(Owner::Service),
+            _ => None,
+        }
+    }
+
+    /// Whether `cookie` is one of ours (any owner).
+    pub fn is_ours(cookie: u64) -> bool {
+        Owner::from_cookie(cookie).is_some()
+    }
+}
+
+/// The datapath id the controller gives a node's bridge: `0x5359 << 48 | index << 8 | bridge`
+/// (1 = br-int, 2 = br-ex). The OpenFlow listener maps a connecting switch back with
+/// [`from_datapath_id`].
+pub fn datapath_id(index: u32, bridge: &str) -> u64 {
+    let b = if bridge == names::BR_EX { 2 } else { 1 };
+    COOKIE_MAGIC << 48 | u64::from(index) << 8 | b
+}
+
+/// The node index and bridge name a datapath id from [`datapath_id`] names.
+pub fn from_datapath_id(dpid: u64) -> Option<(u32, &'static str)> {
+    if dpid >> 48 != COOKIE_MAGIC {
+        return None;
+    }
+    let index = u32::try_from((dpid >> 8) & 0xFF_FFFF_FFFF).ok()?;
+    match dpid & 0xFF {
+        1 => Some((index, names::BR_INT)),
+        2 => Some((index, names::BR_EX)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_ids_and_names_are_unique_and_ordered() {
+        let ids: Vec<u8> = Table::ALL.iter().map(|t| t.id()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(ids, sorted, "tables are declared in pipeline order, ids unique");
+        for t in Table::ALL {
+            assert_eq!(Table::from_id(t.id()), Some(t));
+            assert_eq!(Table::from_name(t.name()), Some(t));
+        }
+    }
+
+    #[test]
+    fn cookies_round_trip_and_foreign_ones_are_not_ours() {
+        for o in [
+            Owner::Node(7),
+            Owner::Pod(Ipv4Addr::new(10, 244, 3, 9)),
+            Owner::Service(0xFFFFF),
+        ] {
+            assert_eq!(Owner::from_cookie(o.cookie()), Some(o));
+        }
+        assert_eq!(Owner::from_cookie(0), None);
+        assert_eq!(Owner::from_cookie(0x1234 << 48 | 1 << 40), None);
+        assert_eq!(Owner::from_cookie(COOKIE_MAGIC << 48 | 9 << 40), None);
+    }
+
+    #[test]
+    fn datapath_ids_name_node_and_bridge() {
+        assert_eq!(from_datapath_id(datapath_id(3, "br-int")), Some((3, "br-int")));
+        assert_eq!(from_datapath_id(datapath_id(3, "br-ex")), Some((3, "br-ex")));
+        assert_eq!(from_datapath_id(0xdead), None);
+        assert_eq!(names::tunnel("a-very-long-node-name"), "gnv-a-very-long");
+    }
+}
+
+#[cfg(test)]
+mod doc_tests {
+    use super::Table;
+
+    #[test]
+    fn pipeline_doc_lists_every_table() {
+        let doc = include_str!("../../docs/pipeline.md");
+        for t in Table::ALL {
+            let row = format!("| {} | {} | {} |", t.id(), t.name(), t.purpose());
+            assert!(doc.contains(&row), "docs/pipeline.md lacks the row `{row}`");
+        }
+    }
+}
