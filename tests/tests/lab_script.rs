@@ -72,6 +72,22 @@ impl LabScript {
         list.into_iter().filter(|n| n.starts_with(&mine)).collect()
     }
 
+    /// Runs `down` and asserts it left no namespace, state directory or API socket.
+    fn down_leaves_nothing(&self) {
+        self.ok(&["down"]);
+        assert_eq!(
+            self.namespaces(),
+            Vec::<String>::new(),
+            "namespaces left behind"
+        );
+        assert!(!self.dir.exists(), "{} left behind", self.dir.display());
+        assert!(
+            !self.socket.exists(),
+            "{} left behind",
+            self.socket.display()
+        );
+    }
+
     /// Every pid the lab recorded (controller, agents, OVS daemons), with its command name.
     fn recorded_pids(&self) -> Vec<(u32, String)> {
         let mut files = Vec::new();
@@ -211,10 +227,7 @@ fn lab_up_without_demo_runs_the_cluster_and_down_leaves_nothing() {
         assert!(names.contains(&daemon), "{daemon} not running: {pids:?}");
     }
 
-    lab.ok(&["down"]);
-    assert_eq!(lab.namespaces(), Vec::<String>::new());
-    assert!(!lab.dir.exists(), "{} left behind", lab.dir.display());
-    assert!(!lab.socket.exists(), "{} left behind", lab.socket.display());
+    lab.down_leaves_nothing();
     for (pid, name) in &pids {
         assert_ne!(
             comm(*pid).as_deref(),
@@ -229,4 +242,76 @@ fn lab_up_without_demo_runs_the_cluster_and_down_leaves_nothing() {
         before,
         "the lab changed the root namespace's addresses or routes"
     );
+}
+
+/// The lines of `prove` that say what passed, e.g. `ping matrix: 12/12 ok`.
+fn assert_proved(out: &str, pings: usize, nodeports: usize) {
+    for want in [
+        format!("ping matrix: {pings}/{pings} ok"),
+        format!("nodeport: {nodeports}/{nodeports} ok"),
+        "PROOF OK".to_owned(),
+    ] {
+        assert!(out.contains(&want), "no '{want}' in:\n{out}");
+    }
+}
+
+#[test]
+fn lab_up_proves_pods_and_nodeport_and_survives_restarts() {
+    if !ovs_available() {
+        return;
+    }
+    let lab = LabScript::new();
+    // Two pods per node: 4 pods ping the 3 others; a curl to each node's NodePort.
+    let up = lab.ok(&["up", "--nodes", "2"]);
+    assert_proved(&up, 12, 2);
+    assert!(up.contains("hello from n"), "{up}");
+
+    let flows = lab.ok(&[
+        "exec",
+        "n1",
+        "--",
+        "ovs-ofctl",
+        "-O",
+        "OpenFlow13",
+        "dump-flows",
+        "br-int",
+    ]);
+    assert!(
+        flows.lines().filter(|l| l.contains("cookie=")).count() > 10,
+        "{flows}"
+    );
+    lab.ok(&[
+        "exec",
+        "n1-a",
+        "--",
+        "ping",
+        "-c",
+        "1",
+        "-w",
+        "10",
+        "10.244.2.3",
+    ]);
+
+    // Resilience drills: each daemon comes back and the cluster works again.
+    for what in [&["controller"][..], &["agent", "n1"], &["ovs", "n2"]] {
+        let mut args = vec!["restart"];
+        args.extend_from_slice(what);
+        lab.ok(&args);
+        let proof = lab.ok(&["prove"]);
+        assert_proved(&proof, 12, 2);
+    }
+
+    lab.down_leaves_nothing();
+}
+
+#[test]
+fn lab_up_with_four_nodes_proves_every_pair() {
+    if !ovs_available() {
+        return;
+    }
+    let lab = LabScript::new();
+    let up = lab.ok(&["up", "--nodes", "4"]);
+    // 8 pods, each pinging the 7 others; 4 NodePorts.
+    assert_proved(&up, 56, 4);
+    lab.down_leaves_nothing();
 }
