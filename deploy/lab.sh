@@ -87,12 +87,21 @@ on_node() {
         OVS_LOGDIR="$(node_dir "$node")" "$@"
 }
 
-# Polls CMD every 0.2 s until it succeeds or $2 seconds pass.
+# Polls CMD every 0.2 s until it succeeds or $2 seconds pass. CMD exiting with $GIVE_UP
+# means "this will never succeed" and ends the wait at once.
+GIVE_UP=86
 wait_until() {
-    local what=$1 secs=$2
+    local what=$1 secs=$2 rc
     shift 2
     local deadline=$((SECONDS + secs))
-    until "$@" >/dev/null 2>&1; do
+    while true; do
+        rc=0
+        "$@" >/dev/null 2>&1 || rc=$?
+        ((rc != 0)) || return 0
+        if ((rc == GIVE_UP)); then
+            warn "gave up waiting for $what"
+            return 1
+        fi
         if ((SECONDS >= deadline)); then
             warn "timed out after ${secs}s waiting for $what"
             return 1
@@ -251,9 +260,16 @@ start_controller() {
     spawn "$P-ctl" "$D/controller.pid" "$D/controller.log" "$BIN/yard-controller" \
         --state "$D/state.json" --socket "$SOCK" \
         --openflow-listen "$CTL_IP:6653" --advertise "$CTL_IP"
-    wait_until "the controller's API on $SOCK" 30 yardctl status ||
-        die "the controller did not start; see $D/controller.log:
+    wait_until "the controller's API on $SOCK" 30 controller_answers ||
+        die "the controller did not start; $D/controller.log says:
 $(tail -n 20 "$D/controller.log")"
+}
+
+# The controller's API answers; gives up at once if the controller exited. (kill -0, not
+# `running`: right after the spawn the process may still be `ip netns exec`.)
+controller_answers() {
+    kill -0 "$(cat "$D/controller.pid")" 2>/dev/null || return "$GIVE_UP"
+    yardctl status
 }
 
 start_agent() {

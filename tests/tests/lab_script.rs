@@ -15,7 +15,7 @@ struct LabScript {
     prefix: String,
     dir: PathBuf,
     socket: PathBuf,
-    _tmp: tempfile::TempDir,
+    tmp: tempfile::TempDir,
 }
 
 impl LabScript {
@@ -28,13 +28,17 @@ impl LabScript {
             prefix: unique_name("lb"),
             dir: tmp.path().join("lab"),
             socket: tmp.path().join("controller.sock"),
-            _tmp: tmp,
+            tmp,
         }
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with_bins(bin("yardctl").parent().expect("bin dir"), args)
+    }
+
+    /// Runs `lab.sh ARGS` with the binaries in `bins` (LAB_BIN_DIR).
+    fn run_with_bins(&self, bins: &Path, args: &[&str]) -> Output {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/lab.sh");
-        let bins = bin("yardctl").parent().expect("bin dir").to_path_buf();
         Command::new("bash")
             .arg(script)
             .args(args)
@@ -184,7 +188,7 @@ fn lab_up_without_demo_runs_the_cluster_and_down_leaves_nothing() {
         "dump-flows",
         "br-ex",
     ]);
-    assert!(flows.contains("actions=NORMAL"), "{flows}");
+    assert!(flows.contains("OFPST_FLOW reply"), "{flows}");
     lab.ok(&[
         "exec",
         "n1",
@@ -313,5 +317,41 @@ fn lab_up_with_four_nodes_proves_every_pair() {
     let up = lab.ok(&["up", "--nodes", "4"]);
     // 8 pods, each pinging the 7 others; 4 NodePorts.
     assert_proved(&up, 56, 4);
+    lab.down_leaves_nothing();
+}
+
+#[test]
+fn down_after_a_failed_up_removes_what_it_made() {
+    if !ovs_available() {
+        return;
+    }
+    // A controller that exits at once: `up` fails after the namespaces and OVS exist.
+    let lab = LabScript::new();
+    let bins = lab.tmp.path().join("bin");
+    std::fs::create_dir(&bins).expect("bin dir");
+    let fake = bins.join("yard-controller");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'cannot bind the API socket' >&2\nexit 1\n",
+    )
+    .expect("fake");
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&fake, mode).expect("chmod");
+    for real in ["yardctl", "yard-agent"] {
+        std::os::unix::fs::symlink(bin(real), bins.join(real)).expect("symlink");
+    }
+    let out = lab.run_with_bins(&bins, &["up", "--no-demo"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "up with a broken controller succeeded"
+    );
+    assert!(stderr.contains("the controller did not start"), "{stderr}");
+    assert!(stderr.contains("cannot bind the API socket"), "{stderr}");
+    assert!(
+        !lab.namespaces().is_empty(),
+        "the failed up made no namespace at all"
+    );
+
     lab.down_leaves_nothing();
 }
