@@ -7,6 +7,7 @@
 #   lab-n1..lab-nN a node each: ovsdb-server (also on ptcp:6640:NODE_IP), ovs-vswitchd,
 #                  br-ex holding the uplink eth1 and the node IP 192.168.56.1K, yard-agent
 #   lab-ext        "the outside world", 192.168.56.200
+#   lab-pod-nK-a, lab-pod-nK-b   the demo pods (namespaces the agent wires)
 #
 # Usage: deploy/lab.sh COMMAND
 #   up [--nodes N] [--no-demo]   build (or use $LAB_BIN_DIR), start the cluster, register the
@@ -24,7 +25,8 @@
 # Environment: LAB_PREFIX (namespace prefix, default lab), LAB_DIR (state and logs, default
 # /run/switchyard-lab), LAB_SOCKET (controller API socket, default the one yardctl uses
 # without flags), LAB_BIN_DIR (directory with yard-controller, yard-agent and yardctl; when
-# unset the script runs `cargo build --release --bins`), LAB_NODEPORT (default 30080).
+# unset the script runs `cargo build --release --bins`), LAB_NODEPORT (default 30080),
+# LAB_WAIT (seconds to wait for bridges and pods, default 60).
 #
 # Nothing in the root namespace's addresses, routes or firewall changes: every link and
 # address is made inside the lab's namespaces.
@@ -72,14 +74,9 @@ nodes() {
 pods() { cat "$D/pods" 2>/dev/null || true; }
 pod_ns() { echo "$P-pod-$1"; }
 
-# Runs a command with a node's OVS environment: ovs-vsctl, ovs-ofctl and ovs-appctl find
-# that node's database, bridges' management sockets and control sockets.
-ovs_env() {
-    local dir
-    dir=$(node_dir "$1")
-    shift
-    env OVS_RUNDIR="$dir" OVS_DBDIR="$dir" OVS_LOGDIR="$dir" OVS_SYSCONFDIR="$dir" "$@"
-}
+# Runs a command in a node's namespace with that node's OVS environment: ovs-vsctl,
+# ovs-ofctl and ovs-appctl find its database, bridges' management sockets and control
+# sockets, as they find the system's on a real node.
 on_node() {
     local node=$1
     shift
