@@ -34,7 +34,14 @@ pub struct FlowSet {
 
 impl FlowSet {
     /// Adds the flow `table=T, priority=P, cookie=<owner>, MATCH actions=ACTIONS`.
-    pub fn push(&mut self, owner: Owner, table: Table, priority: u16, matches: &str, actions: &str) {
+    pub fn push(
+        &mut self,
+        owner: Owner,
+        table: Table,
+        priority: u16,
+        matches: &str,
+        actions: &str,
+    ) {
         let sep = if matches.is_empty() { "" } else { "," };
         let text = format!(
             "table={},priority={priority},cookie={:#x}{sep}{matches},actions={actions}",
@@ -134,10 +141,15 @@ pub(crate) mod testing {
 
     /// A model with nodes `n1..=nodes` (192.168.56.11..) and `pods` pods per node (`p<node>-<i>`).
     pub fn model(nodes: u32, pods: u32) -> Arc<ClusterModel> {
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
         rt.block_on(async {
-            let state = ClusterState::open(Arc::new(MemoryStore::default()), &ClusterOverrides::default())
-                .expect("state");
+            let state = ClusterState::open(
+                Arc::new(MemoryStore::default()),
+                &ClusterOverrides::default(),
+            )
+            .expect("state");
             for n in 1..=nodes {
                 let ip = format!("192.168.56.{}", 10 + n);
                 state
@@ -176,7 +188,10 @@ mod tests {
             .enumerate()
             .map(|(i, p)| (p.name.clone(), 10 + i as u32))
             .collect();
-        Learned { pod_ports, uplink_port: Some(1) }
+        Learned {
+            pod_ports,
+            uplink_port: Some(1),
+        }
     }
 
     #[test]
@@ -186,7 +201,11 @@ mod tests {
             let d = desired(&m, node, &learned_all(&m, node));
             assert!(d.br_int.invalid.is_empty(), "{:#?}", d.br_int.invalid);
             assert!(d.br_ex.invalid.is_empty(), "{:#?}", d.br_ex.invalid);
-            assert!(d.br_int.len() > 20, "br-int has the pipeline: {}", d.br_int.len());
+            assert!(
+                d.br_int.len() > 20,
+                "br-int has the pipeline: {}",
+                d.br_int.len()
+            );
         }
     }
 
@@ -204,16 +223,40 @@ mod tests {
         let big = model(2, 100);
         let n1 = &small.nodes[&"n1".parse().unwrap()];
         let per_pod_small = desired(&small, n1, &learned_all(&small, n1)).br_int.len()
-            - desired(&small, n1, &Learned { uplink_port: Some(1), ..Learned::default() }).br_int.len();
+            - desired(
+                &small,
+                n1,
+                &Learned {
+                    uplink_port: Some(1),
+                    ..Learned::default()
+                },
+            )
+            .br_int
+            .len();
         let n1b = &big.nodes[&"n1".parse().unwrap()];
         let per_pod_big = (desired(&big, n1b, &learned_all(&big, n1b)).br_int.len()
-            - desired(&big, n1b, &Learned { uplink_port: Some(1), ..Learned::default() }).br_int.len())
+            - desired(
+                &big,
+                n1b,
+                &Learned {
+                    uplink_port: Some(1),
+                    ..Learned::default()
+                },
+            )
+            .br_int
+            .len())
             / 100;
         assert_eq!(per_pod_small, per_pod_big);
         // Node 2's flows do not depend on node 1's pods.
         let n2 = &small.nodes[&"n2".parse().unwrap()];
         let n2b = &big.nodes[&"n2".parse().unwrap()];
-        let empty = Learned { uplink_port: Some(1), ..Learned::default() };
-        assert_eq!(desired(&small, n2, &empty).br_int.len(), desired(&big, n2b, &empty).br_int.len());
+        let empty = Learned {
+            uplink_port: Some(1),
+            ..Learned::default()
+        };
+        assert_eq!(
+            desired(&small, n2, &empty).br_int.len(),
+            desired(&big, n2b, &empty).br_int.len()
+        );
     }
 }

@@ -38,7 +38,8 @@ pub fn diff(old: &FlowSet, new: &FlowSet) -> Delta {
             Some(g) if g == group => continue,
             Some(_) => GroupModCommand::Modify,
         };
-        d.messages.push(Message::GroupMod(group.to_group_mod(command)));
+        d.messages
+            .push(Message::GroupMod(group.to_group_mod(command)));
         d.groups_changed += 1;
     }
     for (key, flow) in &new.flows {
@@ -48,7 +49,8 @@ pub fn diff(old: &FlowSet, new: &FlowSet) -> Delta {
             Some(_) => d.flows_changed += 1,
             None => d.flows_added += 1,
         }
-        d.messages.push(Message::FlowMod(flow.to_flow_mod(FlowModCommand::Add)));
+        d.messages
+            .push(Message::FlowMod(flow.to_flow_mod(FlowModCommand::Add)));
     }
     for (key, flow) in &old.flows {
         if !new.flows.contains_key(key) {
@@ -61,7 +63,9 @@ pub fn diff(old: &FlowSet, new: &FlowSet) -> Delta {
     }
     for (id, group) in &old.groups {
         if !new.groups.contains_key(id) {
-            d.messages.push(Message::GroupMod(group.to_group_mod(GroupModCommand::Delete)));
+            d.messages.push(Message::GroupMod(
+                group.to_group_mod(GroupModCommand::Delete),
+            ));
             d.groups_changed += 1;
         }
     }
@@ -75,7 +79,10 @@ mod tests {
 
     fn learned(ports: &[(&str, u32)]) -> Learned {
         Learned {
-            pod_ports: ports.iter().map(|(p, n)| (p.parse().unwrap(), *n)).collect(),
+            pod_ports: ports
+                .iter()
+                .map(|(p, n)| (p.parse().unwrap(), *n))
+                .collect(),
             uplink_port: Some(1),
         }
     }
@@ -99,7 +106,10 @@ mod tests {
         let d = diff(&before, &after);
         assert_eq!((d.flows_added, d.flows_changed, d.flows_removed), (8, 0, 0));
         let back = diff(&after, &before);
-        assert_eq!((back.flows_added, back.flows_changed, back.flows_removed), (0, 0, 8));
+        assert_eq!(
+            (back.flows_added, back.flows_changed, back.flows_removed),
+            (0, 0, 8)
+        );
         assert!(back.messages.iter().all(|m| matches!(m, Message::FlowMod(f)
             if f.command == FlowModCommand::DeleteStrict && f.cookie_mask == u64::MAX)));
     }
