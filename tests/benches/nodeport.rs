@@ -1,9 +1,9 @@
 //! Service benchmark (a table, not a test): `cargo bench -p switchyard-tests --bench nodeport`
-//! as root. On a 2-node lab cluster with one backend pod on n2, the same client counts TCP
+//! as root. On a 2-node lab cluster with one backend pod on n2, one client program counts TCP
 //! connections (connect, read the answer, close) for 10 s each:
 //! - from the outside namespace to n1's NodePort (DNAT + SNAT, across the tunnel);
 //! - from a pod on n1 to the service's ClusterIP (DNAT, across the tunnel);
-//! - from the same pod to the backend's pod IP directly (no NAT): the baseline.
+//! - from another pod on n1 to the backend's pod IP directly (no NAT): the baseline.
 //!
 //! The binary runs itself as the server (`serve PORT`) and the client (`client ADDR SECS`)
 //! inside the namespaces.
@@ -75,7 +75,10 @@ fn main() {
     }
     let lab = Lab::cluster(2);
     let (web, web_ip) = lab.add_pod("web", 1);
+    // One client pod per path: connections of one path leave TIME_WAIT sockets and conntrack
+    // entries whose 4-tuples a reused client port of another path would run into.
     let (cl, _) = lab.add_pod("client", 0);
+    let (cl2, _) = lab.add_pod("client2", 0);
     let exe = std::env::current_exe().expect("exe");
     let mut server = lab
         .pod_netns(&web)
@@ -107,10 +110,11 @@ fn main() {
     let cluster_ip = format!("{vip}:80");
     let direct = format!("{web_ip}:8080");
     let client_ns = lab.pod_netns(&cl);
+    let direct_ns = lab.pod_netns(&cl2);
     for (ns, addr) in [
         (&lab.ext, &node_port),
         (&client_ns, &cluster_ip),
-        (&client_ns, &direct),
+        (&direct_ns, &direct),
     ] {
         wait_for(
             &format!("{addr} to answer"),
@@ -121,9 +125,9 @@ fn main() {
             },
         );
     }
-    let np = run_client(&lab.ext, &node_port);
+    let di = run_client(&direct_ns, &direct);
     let ci = run_client(&client_ns, &cluster_ip);
-    let di = run_client(&client_ns, &direct);
+    let np = run_client(&lab.ext, &node_port);
     let _ = server.kill();
     let _ = server.wait();
     println!("| path ({SECS} s each, one client) | connections/s | failed | vs direct |");
@@ -131,7 +135,7 @@ fn main() {
     for (name, (rate, failed)) in [
         ("outside → NodePort on n1 → pod on n2", np),
         ("pod on n1 → ClusterIP → pod on n2", ci),
-        ("pod on n1 → pod IP on n2 (direct)", di),
+        ("another pod on n1 → pod IP on n2 (direct)", di),
     ] {
         println!(
             "| {name} | {rate:.0} | {failed} | {:.2} |",
