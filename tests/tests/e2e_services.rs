@@ -188,6 +188,48 @@ fn nodeport_clusterip_hairpin_and_udp() {
         b3
     );
 
+    // A service without backends drops, and its flow counts what it dropped.
+    lab.yardctl_ok(&[
+        "service",
+        "add",
+        "empty",
+        "--port",
+        "81",
+        "--type",
+        "ClusterIP",
+    ]);
+    let empty = lab.yardctl_ok(&["service", "show", "empty", "--json"]);
+    let empty_vip = empty
+        .split("\"cluster_ip\": \"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("cluster ip")
+        .to_owned();
+    let dropped = || {
+        let flows = lab.nodes[0].ofctl(&["dump-flows", "br-int", "table=40"]);
+        let line = flows
+            .lines()
+            .find(|l| l.contains(&format!("nw_dst={empty_vip},tp_dst=81")))?
+            .to_owned();
+        assert!(line.ends_with("actions=drop"), "{line}");
+        line.split("n_packets=")
+            .nth(1)?
+            .split(',')
+            .next()?
+            .parse::<u64>()
+            .ok()
+    };
+    wait_for("the empty service's flow", PATIENCE, dropped);
+    assert_eq!(
+        ask(&client_ns, &empty_vip, 81),
+        None,
+        "a service without backends answered"
+    );
+    assert!(
+        dropped().unwrap_or(0) > 0,
+        "the empty service's flow counted no drop"
+    );
+
     // `yardctl flows --owner web` shows the service's flows and its group, nothing else.
     let own = lab.flows(0, &["--owner", "web"]);
     assert!(

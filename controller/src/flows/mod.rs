@@ -132,7 +132,7 @@ pub fn desired(model: &ClusterModel, node: &NodeSpec, learned: &Learned) -> Node
 pub(crate) mod testing {
     use std::sync::Arc;
 
-    use switchyard_api::{NewNode, NewPod};
+    use switchyard_api::{NewNode, NewPod, NewService};
 
     use crate::config::ClusterOverrides;
     use crate::model::ClusterModel;
@@ -141,6 +141,12 @@ pub(crate) mod testing {
 
     /// A model with nodes `n1..=nodes` (192.168.56.11..) and `pods` pods per node (`p<node>-<i>`).
     pub fn model(nodes: u32, pods: u32) -> Arc<ClusterModel> {
+        with_service(nodes, pods, &[])
+    }
+
+    /// [`model`] plus a NodePort service `web` (port 80 → 8080, node port 30080) whose
+    /// backends are the pods named in `backends`.
+    pub fn with_service(nodes: u32, pods: u32, backends: &[&str]) -> Arc<ClusterModel> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
@@ -171,6 +177,13 @@ pub(crate) mod testing {
                         .await
                         .expect("pod");
                 }
+            }
+            if !backends.is_empty() {
+                let mut svc = NewService::new("web".parse().expect("name"), 80);
+                svc.target_port = Some(8080);
+                svc.node_port = Some(30080);
+                svc.backends = backends.iter().map(|b| b.parse().expect("name")).collect();
+                state.add_service(svc).await.expect("service");
             }
             state.snapshot()
         })

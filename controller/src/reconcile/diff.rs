@@ -75,7 +75,8 @@ pub fn diff(old: &FlowSet, new: &FlowSet) -> Delta {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::{desired, testing::model, Learned};
+    use crate::flows::testing::{model, with_service};
+    use crate::flows::{desired, Learned};
 
     fn learned(ports: &[(&str, u32)]) -> Learned {
         Learned {
@@ -112,6 +113,33 @@ mod tests {
         );
         assert!(back.messages.iter().all(|m| matches!(m, Message::FlowMod(f)
             if f.command == FlowModCommand::DeleteStrict && f.cookie_mask == u64::MAX)));
+    }
+
+    #[test]
+    fn a_new_backend_changes_one_group_per_node_and_no_flow() {
+        let before = with_service(2, 2, &["p1-0", "p2-0"]);
+        let after = with_service(2, 2, &["p1-0", "p2-0", "p2-1"]);
+        for node in before.nodes.values() {
+            let l = learned(&[]);
+            let d = diff(
+                &desired(&before, node, &l).br_int,
+                &desired(&after, node, &l).br_int,
+            );
+            assert_eq!(
+                (
+                    d.flows_added,
+                    d.flows_changed,
+                    d.flows_removed,
+                    d.groups_changed
+                ),
+                (0, 0, 0, 1),
+                "{}",
+                node.name
+            );
+            assert!(
+                matches!(&d.messages[..], [Message::GroupMod(g)] if g.command == GroupModCommand::Modify)
+            );
+        }
     }
 
     #[test]
