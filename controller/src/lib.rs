@@ -213,10 +213,17 @@ pub async fn run(options: ControllerOptions) -> Result<Controller, RunError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| RunError::OpenflowListen { addr, source })?;
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(addr.port());
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(addr.port());
         tracing::info!(%addr, "listening for switches");
         let switches = conn::of::Switches::default();
-        tasks.spawn(conn::of::listen(listener, switches.clone(), stop.subscribe()));
+        tasks.spawn(conn::of::listen(
+            listener,
+            switches.clone(),
+            stop.subscribe(),
+        ));
         let shared = Arc::new(reconcile::Shared {
             state: state.clone(),
             switches: switches.clone(),
@@ -225,7 +232,10 @@ pub async fn run(options: ControllerOptions) -> Result<Controller, RunError> {
             audit: options.audit_interval,
         });
         tasks.spawn(reconcile::run(shared, stop.subscribe()));
-        flows = Arc::new(conn::LiveFlows { state: state.clone(), switches });
+        flows = Arc::new(conn::LiveFlows {
+            state: state.clone(),
+            switches,
+        });
     }
 
     let api_options = ApiOptions {

@@ -193,7 +193,9 @@ impl Owner {
         let id = cookie & 0xFF_FFFF_FFFF;
         match (cookie >> 40) & 0xFF {
             1 => u32::try_from(id).ok().map(Owner::Node),
-            2 => u32::try_from(id).ok().map(|v| Owner::Pod(Ipv4Addr::from(v))),
+            2 => u32::try_from(id)
+                .ok()
+                .map(|v| Owner::Pod(Ipv4Addr::from(v))),
             3 => u32::try_from(id).ok().map(Owner::Service),
             _ => None,
         }
@@ -236,7 +238,10 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort_unstable();
         sorted.dedup();
-        assert_eq!(ids, sorted, "tables are declared in pipeline order, ids unique");
+        assert_eq!(
+            ids, sorted,
+            "tables are declared in pipeline order, ids unique"
+        );
         for t in Table::ALL {
             assert_eq!(Table::from_id(t.id()), Some(t));
             assert_eq!(Table::from_name(t.name()), Some(t));
@@ -259,8 +264,14 @@ mod tests {
 
     #[test]
     fn datapath_ids_name_node_and_bridge() {
-        assert_eq!(from_datapath_id(datapath_id(3, "br-int")), Some((3, "br-int")));
-        assert_eq!(from_datapath_id(datapath_id(3, "br-ex")), Some((3, "br-ex")));
+        assert_eq!(
+            from_datapath_id(datapath_id(3, "br-int")),
+            Some((3, "br-int"))
+        );
+        assert_eq!(
+            from_datapath_id(datapath_id(3, "br-ex")),
+            Some((3, "br-ex"))
+        );
         assert_eq!(from_datapath_id(0xdead), None);
         assert_eq!(names::tunnel("a-very-long-node-name"), "gnv-a-very-long");
     }
@@ -272,10 +283,14 @@ mod doc_tests {
 
     #[test]
     fn pipeline_doc_lists_every_table() {
-        let doc = include_str!("../../docs/pipeline.md");
-        for t in Table::ALL {
-            let row = format!("| {} | {} | {} |", t.id(), t.name(), t.purpose());
-            assert!(doc.contains(&row), "docs/pipeline.md lacks the row `{row}`");
+        for (file, doc) in [
+            ("docs/pipeline.md", include_str!("../../docs/pipeline.md")),
+            ("README.md", include_str!("../../README.md")),
+        ] {
+            for t in Table::ALL {
+                let row = format!("| {} | {} | {} |", t.id(), t.name(), t.purpose());
+                assert!(doc.contains(&row), "{file} lacks the row `{row}`");
+            }
         }
     }
 }

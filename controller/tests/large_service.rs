@@ -29,7 +29,10 @@ fn backend_ip(i: usize) -> Ipv4Addr {
 /// A veth from `ns` (eth0, `mac`) to the switch namespace (`port`), added to br0.
 fn plug(sw: &Netns, ovs: &Ovs, ns: &Netns, port: &str, mac: &str) {
     let tmp = unique_name("ls");
-    run(Command::new("ip").args(["link", "add", &tmp, "netns", &ns.name, "type", "veth", "peer", "name", port, "netns", &sw.name]));
+    run(Command::new("ip").args([
+        "link", "add", &tmp, "netns", &ns.name, "type", "veth", "peer", "name", port, "netns",
+        &sw.name,
+    ]));
     ns.run(&["ip", "link", "set", &tmp, "name", "eth0"]);
     ns.run(&["ip", "link", "set", "eth0", "address", mac, "up"]);
     ns.run(&["ethtool", "-K", "eth0", "tx", "off"]);
@@ -48,26 +51,78 @@ fn five_thousand_backends_take_traffic_through_a_group_tree() {
     let server = Netns::new(unique_name("lss"));
     let ovs = Ovs::in_netns(&sw, &[]);
     ovs.add_bridge("br0");
-    ovs.vsctl(&["set", "bridge", "br0", "fail_mode=secure", "protocols=OpenFlow13"]);
+    ovs.vsctl(&[
+        "set",
+        "bridge",
+        "br0",
+        "fail_mode=secure",
+        "protocols=OpenFlow13",
+    ]);
     plug(&sw, &ovs, &client, "cli", CLIENT_MAC);
     plug(&sw, &ovs, &server, "srv", SERVER_MAC);
-    let port_of = |p: &str| ovs.vsctl(&["get", "interface", p, "ofport"]).trim().to_owned();
+    let port_of = |p: &str| {
+        ovs.vsctl(&["get", "interface", p, "ofport"])
+            .trim()
+            .to_owned()
+    };
     let (cli, srv) = (port_of("cli"), port_of("srv"));
 
     client.run(&["ip", "addr", "add", "10.250.0.2/16", "dev", "eth0"]);
-    client.run(&["ip", "route", "add", "10.96.0.0/16", "via", "10.250.0.1", "dev", "eth0"]);
-    client.run(&["ip", "neigh", "replace", "10.250.0.1", "lladdr", GATEWAY_MAC, "dev", "eth0", "nud", "permanent"]);
+    client.run(&[
+        "ip",
+        "route",
+        "add",
+        "10.96.0.0/16",
+        "via",
+        "10.250.0.1",
+        "dev",
+        "eth0",
+    ]);
+    client.run(&[
+        "ip",
+        "neigh",
+        "replace",
+        "10.250.0.1",
+        "lladdr",
+        GATEWAY_MAC,
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ]);
     let mut batch = String::new();
     for i in 0..BACKENDS {
         batch.push_str(&format!("addr add {}/32 dev eth0\n", backend_ip(i)));
     }
-    let mut ip = server.cmd(&["ip", "-batch", "-"]).stdin(Stdio::piped()).spawn().expect("ip -batch");
+    let mut ip = server
+        .cmd(&["ip", "-batch", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("ip -batch");
     std::io::Write::write_all(ip.stdin.as_mut().expect("stdin"), batch.as_bytes()).expect("write");
-    assert!(ip.wait().expect("ip").success(), "adding the backend addresses failed");
+    assert!(
+        ip.wait().expect("ip").success(),
+        "adding the backend addresses failed"
+    );
     server.run(&["ip", "route", "add", "10.250.0.0/16", "dev", "eth0"]);
-    server.run(&["ip", "neigh", "replace", "10.250.0.2", "lladdr", CLIENT_MAC, "dev", "eth0", "nud", "permanent"]);
+    server.run(&[
+        "ip",
+        "neigh",
+        "replace",
+        "10.250.0.2",
+        "lladdr",
+        CLIENT_MAC,
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ]);
     let mut responder = server
-        .cmd(&["socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo $SOCAT_SOCKADDR"])
+        .cmd(&[
+            "socat",
+            "TCP-LISTEN:8080,fork,reuseaddr",
+            "SYSTEM:echo $SOCAT_SOCKADDR",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("socat");
@@ -84,16 +139,27 @@ fn five_thousand_backends_take_traffic_through_a_group_tree() {
         backends: Default::default(),
     };
     let backends: Vec<Backend> = (0..BACKENDS)
-        .map(|i| Backend { pod: format!("b{i}").parse().expect("name"), node: "n1".parse().expect("name"), ip: backend_ip(i), port: 8080 })
+        .map(|i| Backend {
+            pod: format!("b{i}").parse().expect("name"),
+            node: "n1".parse().expect("name"),
+            ip: backend_ip(i),
+            port: 8080,
+        })
         .collect();
     let mut msgs: Vec<Message> = groups(&svc, &backends)
         .iter()
-        .map(|t| Message::GroupMod(t.parse::<Group>().expect("group").to_group_mod(GroupModCommand::Add)))
+        .map(|t| {
+            Message::GroupMod(
+                t.parse::<Group>()
+                    .expect("group")
+                    .to_group_mod(GroupModCommand::Add),
+            )
+        })
         .collect();
     let n_groups = msgs.len();
     let top = svc.id.get() << 12;
     for text in [
-        format!("table=0,priority=10,tcp actions=ct(table=1,zone=1,nat)"),
+        "table=0,priority=10,tcp actions=ct(table=1,zone=1,nat)".to_owned(),
         format!("table=1,priority=20,ct_state=+new+trk,tcp,nw_dst={VIP},tp_dst=80 actions=group:{top}"),
         format!("table=1,priority=10,ct_state=+est+trk,in_port={cli} actions=set_field:{SERVER_MAC}->eth_dst,output:{srv}"),
         format!("table=1,priority=10,ct_state=+est+trk,in_port={srv} actions=set_field:{CLIENT_MAC}->eth_dst,output:{cli}"),
@@ -104,25 +170,59 @@ fn five_thousand_backends_take_traffic_through_a_group_tree() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let switch = open_unix(&ovs.mgmt_sock("br0")).await.expect("open br0");
-        switch.bundle(msgs).await.expect("the switch takes the whole tree in one bundle");
+        switch
+            .bundle(msgs)
+            .await
+            .expect("the switch takes the whole tree in one bundle");
     });
     let dump = ovs.ofctl(&["dump-groups", "br0"]);
-    assert_eq!(dump.lines().filter(|l| l.contains("group_id=")).count(), n_groups, "groups installed");
-    assert_eq!(dump.matches("nat(dst=").count(), BACKENDS, "every backend has its bucket");
+    assert_eq!(
+        dump.lines().filter(|l| l.contains("group_id=")).count(),
+        n_groups,
+        "groups installed"
+    );
+    assert_eq!(
+        dump.matches("nat(dst=").count(),
+        BACKENDS,
+        "every backend has its bucket"
+    );
 
     // 60 connections from different source ports: every one is answered, by many backends.
     let mut seen = BTreeSet::new();
     for i in 0..60 {
-        let answer = wait_for(&format!("connection {i} through the service"), std::time::Duration::from_secs(30), || {
-            let out = client.cmd(&["socat", "-T", "3", "-u", &format!("TCP:{VIP}:80,connect-timeout=3"), "-"]).output().ok()?;
-            let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            (!text.is_empty()).then_some(text)
-        });
-        let ip: Ipv4Addr = answer.parse().unwrap_or_else(|_| panic!("unexpected answer {answer:?}"));
-        assert!((0..BACKENDS).any(|i| backend_ip(i) == ip), "{ip} is not a backend");
+        let answer = wait_for(
+            &format!("connection {i} through the service"),
+            std::time::Duration::from_secs(30),
+            || {
+                let out = client
+                    .cmd(&[
+                        "socat",
+                        "-T",
+                        "3",
+                        "-u",
+                        &format!("TCP:{VIP}:80,connect-timeout=3"),
+                        "-",
+                    ])
+                    .output()
+                    .ok()?;
+                let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+                (!text.is_empty()).then_some(text)
+            },
+        );
+        let ip: Ipv4Addr = answer
+            .parse()
+            .unwrap_or_else(|_| panic!("unexpected answer {answer:?}"));
+        assert!(
+            (0..BACKENDS).any(|i| backend_ip(i) == ip),
+            "{ip} is not a backend"
+        );
         seen.insert(ip);
     }
-    assert!(seen.len() >= 30, "60 connections reached only {} backends: {seen:?}", seen.len());
+    assert!(
+        seen.len() >= 30,
+        "60 connections reached only {} backends: {seen:?}",
+        seen.len()
+    );
     let _ = responder.kill();
     let _ = responder.wait();
 }

@@ -86,7 +86,15 @@ impl Lab {
         underlay.run(&["ip", "link", "set", "br0", "up"]);
         let ctl = Netns::new(format!("{prefix}-ctl"));
         let ext = Netns::new(format!("{prefix}-ext"));
-        let mut lab = Lab { daemons: Vec::new(), prefix, dir, nodes: Vec::new(), ctl, ext, underlay };
+        let mut lab = Lab {
+            daemons: Vec::new(),
+            prefix,
+            dir,
+            nodes: Vec::new(),
+            ctl,
+            ext,
+            underlay,
+        };
         lab.plug(&lab.ctl.name.clone(), "eth0", "ctl", CONTROLLER_IP);
         lab.plug(&lab.ext.name.clone(), "eth0", "ext", EXTERNAL_IP);
         for i in 1..=n {
@@ -100,17 +108,38 @@ impl Lab {
     fn plug(&self, ns: &str, ifname: &str, tag: &str, ip: Ipv4Addr) {
         let peer = format!("{tag}-u");
         let tmp = format!("{}{tag}", &self.prefix[2..]);
-        run(Command::new("ip").args(["link", "add", &tmp, "netns", ns, "type", "veth", "peer", "name", &peer, "netns", &self.underlay.name]));
+        run(Command::new("ip").args([
+            "link",
+            "add",
+            &tmp,
+            "netns",
+            ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer,
+            "netns",
+            &self.underlay.name,
+        ]));
         let inside = Netns::existing(ns);
         inside.run(&["ip", "link", "set", &tmp, "name", ifname]);
         inside.run(&["ip", "link", "set", ifname, "up"]);
         if tag == "ctl" || tag == "ext" {
-            inside.run(&["ip", "addr", "add", &format!("{ip}/{UNDERLAY_PREFIX}"), "dev", ifname]);
+            inside.run(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{ip}/{UNDERLAY_PREFIX}"),
+                "dev",
+                ifname,
+            ]);
         }
         for (n, i) in [(&inside, ifname), (&self.underlay, peer.as_str())] {
             n.run(&["ethtool", "-K", i, "tx", "off"]);
         }
-        self.underlay.run(&["ip", "link", "set", &peer, "master", "br0", "up"]);
+        self.underlay
+            .run(&["ip", "link", "set", &peer, "master", "br0", "up"]);
     }
 
     fn make_node(&self, i: usize) -> LabNode {
@@ -126,12 +155,36 @@ impl Lab {
         ovs.vsctl(&["add-port", "br-ex", &uplink]);
         // The userspace datapath reads the uplink with AF_PACKET, so the node's kernel sees
         // its frames too: it must not answer ARP for the node IP with the uplink's MAC.
-        netns.run(&["sysctl", "-qw", &format!("net.ipv4.conf.{uplink}.arp_ignore=8")]);
-        netns.run(&["sysctl", "-qw", &format!("net.ipv6.conf.{uplink}.disable_ipv6=1")]);
-        netns.run(&["ip", "addr", "add", &format!("{ip}/{UNDERLAY_PREFIX}"), "dev", "br-ex"]);
+        netns.run(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv4.conf.{uplink}.arp_ignore=8"),
+        ]);
+        netns.run(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{uplink}.disable_ipv6=1"),
+        ]);
+        netns.run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{ip}/{UNDERLAY_PREFIX}"),
+            "dev",
+            "br-ex",
+        ]);
         netns.run(&["ip", "link", "set", "br-ex", "up"]);
-        ovs.appctl("ovsdb-server", &["ovsdb-server/add-remote", &format!("ptcp:6640:{ip}")]);
-        LabNode { name, ip, uplink, ovs, netns }
+        ovs.appctl(
+            "ovsdb-server",
+            &["ovsdb-server/add-remote", &format!("ptcp:6640:{ip}")],
+        );
+        LabNode {
+            name,
+            ip,
+            uplink,
+            ovs,
+            netns,
+        }
     }
 
     /// The controller's API socket (what `yardctl` uses).
@@ -151,13 +204,19 @@ impl Lab {
             .args(["netns", "exec", netns])
             .arg(program)
             .args(args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log file"))
             .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what} ({}): {e}", program.display()));
-        self.daemons.push(Daemon { what: what.to_owned(), child });
+        self.daemons.push(Daemon {
+            what: what.to_owned(),
+            child,
+        });
     }
 
     /// Starts `yard-controller` in the controller namespace and waits for its API.
@@ -231,7 +290,15 @@ impl Lab {
     /// Registers every node with the controller (`yardctl node add nK --ip IP --uplink eth1`).
     pub fn add_nodes(&self) {
         for n in &self.nodes {
-            self.yardctl_ok(&["node", "add", &n.name, "--ip", &n.ip.to_string(), "--uplink", &n.uplink]);
+            self.yardctl_ok(&[
+                "node",
+                "add",
+                &n.name,
+                "--ip",
+                &n.ip.to_string(),
+                "--uplink",
+                &n.uplink,
+            ]);
         }
     }
 
@@ -273,20 +340,37 @@ impl Lab {
     /// flows are in place (the classifier's miss rule exists on br-int).
     pub fn wait_nodes_ready(&self) {
         for node in &self.nodes {
-            wait_for(&format!("node {} connected (yardctl node show)", node.name), PATIENCE, || {
-                let out = self.yardctl(&["node", "show", &node.name, "--json"]);
-                let text = String::from_utf8_lossy(&out.stdout);
-                (text.contains("\"ovsdb\": \"connected\"") && text.contains("\"openflow\": \"connected\""))
+            wait_for(
+                &format!("node {} connected (yardctl node show)", node.name),
+                PATIENCE,
+                || {
+                    let out = self.yardctl(&["node", "show", &node.name, "--json"]);
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    (text.contains("\"ovsdb\": \"connected\"")
+                        && text.contains("\"openflow\": \"connected\""))
                     .then_some(())
-            });
+                },
+            );
             let start = std::time::Instant::now();
             loop {
-                let int = node.ovs.try_ofctl(&["dump-flows", "br-int", "table=0"]).unwrap_or_default();
-                let ex = node.ovs.try_ofctl(&["dump-flows", "br-ex"]).unwrap_or_default();
-                if int.contains("priority=0 actions=drop") && ex.contains("priority=1 actions=NORMAL") {
+                let int = node
+                    .ovs
+                    .try_ofctl(&["dump-flows", "br-int", "table=0"])
+                    .unwrap_or_default();
+                let ex = node
+                    .ovs
+                    .try_ofctl(&["dump-flows", "br-ex"])
+                    .unwrap_or_default();
+                if int.contains("priority=0 actions=drop")
+                    && ex.contains("priority=1 actions=NORMAL")
+                {
                     break;
                 }
-                assert!(start.elapsed() < PATIENCE, "node {}'s flows are not there:\nbr-int:\n{int}\nbr-ex:\n{ex}", node.name);
+                assert!(
+                    start.elapsed() < PATIENCE,
+                    "node {}'s flows are not there:\nbr-int:\n{int}\nbr-ex:\n{ex}",
+                    node.name
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
@@ -298,15 +382,25 @@ impl Lab {
         let name = self.pod_name(short);
         let node_name = self.nodes[node].name.clone();
         self.yardctl_ok(&["pod", "add", &name, "--node", &node_name]);
-        let ip = wait_for(&format!("pod {name} wired on {node_name}"), PATIENCE, || {
-            let out = self.yardctl(&["pod", "show", &name, "--json"]);
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            if !text.contains("\"wired\"") {
-                return None;
-            }
-            let ip = text.split("\"ip\": \"").nth(1)?.split('"').next()?.parse::<Ipv4Addr>().ok()?;
-            Some(ip)
-        });
+        let ip = wait_for(
+            &format!("pod {name} wired on {node_name}"),
+            PATIENCE,
+            || {
+                let out = self.yardctl(&["pod", "show", &name, "--json"]);
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                if !text.contains("\"wired\"") {
+                    return None;
+                }
+                let ip = text
+                    .split("\"ip\": \"")
+                    .nth(1)?
+                    .split('"')
+                    .next()?
+                    .parse::<Ipv4Addr>()
+                    .ok()?;
+                Some(ip)
+            },
+        );
         (name, ip)
     }
 

@@ -33,7 +33,14 @@ fn missing_prerequisite() -> Option<String> {
     if effective_uid() != 0 {
         return Some("needs root (network namespaces, OVS daemons)".into());
     }
-    for bin in ["ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip"] {
+    for bin in [
+        "ovsdb-server",
+        "ovs-vswitchd",
+        "ovsdb-tool",
+        "ovs-vsctl",
+        "ovs-ofctl",
+        "ip",
+    ] {
         if which(bin).is_none() {
             return Some(format!("{bin} not found on PATH"));
         }
@@ -80,7 +87,9 @@ pub fn unique_name(prefix: &str) -> String {
 /// Runs a command and returns its output; panics with the command line and stderr if it
 /// fails. For test setup, where a failure is a broken test machine.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     if !out.status.success() {
         panic!(
             "{cmd:?} failed ({}): {}{}",
@@ -94,7 +103,8 @@ pub fn run(cmd: &mut Command) -> String {
 
 /// Runs a command and returns its full output, success or not.
 pub fn try_run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// Polls `f` every 50 ms until it returns `Some`, or panics naming `what` after `timeout`.
@@ -131,7 +141,10 @@ impl Netns {
     /// A handle on a namespace someone else made (an agent, the lab); dropping it
     /// leaves the namespace alone.
     pub fn existing(name: impl Into<String>) -> Netns {
-        Netns { name: name.into(), owned: false }
+        Netns {
+            name: name.into(),
+            owned: false,
+        }
     }
 
     /// Deletes the namespace on drop even though this handle did not create it.
@@ -174,7 +187,10 @@ impl Drop for Netns {
             return;
         }
         // Kill what runs inside first, or the namespace lingers until it exits.
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 let _ = Command::new("kill").args(["-9", pid]).status();
             }
@@ -217,10 +233,17 @@ impl Ovs {
             .prefix("switchyard-ovs-")
             .tempdir()
             .expect("temp dir");
-        let ovs = Ovs { dir, netns, vswitchd };
+        let ovs = Ovs {
+            dir,
+            netns,
+            vswitchd,
+        };
         let d = ovs.dir.path().to_path_buf();
         let db = d.join("conf.db");
-        run(Command::new("ovsdb-tool").arg("create").arg(&db).arg(SCHEMA));
+        run(Command::new("ovsdb-tool")
+            .arg("create")
+            .arg(&db)
+            .arg(SCHEMA));
         let mut args = vec![
             db.display().to_string(),
             format!("--remote=punix:{}", d.join("db.sock").display()),
@@ -278,7 +301,8 @@ impl Ovs {
     /// An `ovs-vsctl` command bound to this instance's database.
     pub fn vsctl_cmd(&self) -> Command {
         let mut c = self.cmd_in_ns("ovs-vsctl");
-        c.arg(format!("--db={}", self.db_target())).arg("--timeout=10");
+        c.arg(format!("--db={}", self.db_target()))
+            .arg("--timeout=10");
         c
     }
 
@@ -290,13 +314,24 @@ impl Ovs {
     /// Runs `ovs-ofctl -O OpenFlow13 ARGS` against this instance (bridges by name work
     /// because `OVS_RUNDIR` points at the instance's directory); panics on failure.
     pub fn ofctl(&self, args: &[&str]) -> String {
-        run(self.cmd_in_ns("ovs-ofctl").arg("-O").arg("OpenFlow13").args(args))
+        run(self
+            .cmd_in_ns("ovs-ofctl")
+            .arg("-O")
+            .arg("OpenFlow13")
+            .args(args))
     }
 
     /// Runs `ovs-ofctl -O OpenFlow13 ARGS`; `None` if it fails (e.g. the bridge is not up yet).
     pub fn try_ofctl(&self, args: &[&str]) -> Option<String> {
-        let out = try_run(self.cmd_in_ns("ovs-ofctl").arg("-O").arg("OpenFlow13").args(args));
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        let out = try_run(
+            self.cmd_in_ns("ovs-ofctl")
+                .arg("-O")
+                .arg("OpenFlow13")
+                .args(args),
+        );
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Runs `ovs-appctl -t <dir>/<daemon>.ctl ARGS`.
@@ -308,11 +343,21 @@ impl Ovs {
     /// Adds a bridge with the userspace datapath and waits until ovs-vswitchd has
     /// opened its management socket.
     pub fn add_bridge(&self, bridge: &str) {
-        self.vsctl(&["add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev"]);
+        self.vsctl(&[
+            "add-br",
+            bridge,
+            "--",
+            "set",
+            "bridge",
+            bridge,
+            "datapath_type=netdev",
+        ]);
         let sock = self.mgmt_sock(bridge);
-        wait_for(&format!("{}", sock.display()), Duration::from_secs(10), || {
-            sock.exists().then_some(())
-        });
+        wait_for(
+            &format!("{}", sock.display()),
+            Duration::from_secs(10),
+            || sock.exists().then_some(()),
+        );
     }
 
     /// The pid recorded in `<dir>/<daemon>.pid`.

@@ -12,13 +12,21 @@ use switchyard_tests::{ovs_available, wait_for, Netns};
 /// keeps it open for `hold` seconds; and a UDP one that answers each datagram.
 fn serve(ns: &Netns, name: &str, port: u16, hold: u32) -> Vec<Child> {
     let tcp = ns
-        .cmd(&["socat", &format!("TCP-LISTEN:{port},fork,reuseaddr"), &format!("SYSTEM:echo {name}; sleep {hold}")])
+        .cmd(&[
+            "socat",
+            &format!("TCP-LISTEN:{port},fork,reuseaddr"),
+            &format!("SYSTEM:echo {name}; sleep {hold}"),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("socat tcp");
     let udp = ns
-        .cmd(&["socat", &format!("UDP-RECVFROM:{port},fork,reuseaddr"), &format!("SYSTEM:echo {name}")])
+        .cmd(&[
+            "socat",
+            &format!("UDP-RECVFROM:{port},fork,reuseaddr"),
+            &format!("SYSTEM:echo {name}"),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -28,17 +36,38 @@ fn serve(ns: &Netns, name: &str, port: u16, hold: u32) -> Vec<Child> {
 
 /// One TCP request from `ns` to `ip:port`: the first line of the answer, if any.
 fn ask(ns: &Netns, ip: &str, port: u16) -> Option<String> {
-    let out = ns.cmd(&["socat", "-T", "3", "-u", &format!("TCP:{ip}:{port},connect-timeout=3"), "-"]).output().ok()?;
+    let out = ns
+        .cmd(&[
+            "socat",
+            "-T",
+            "3",
+            "-u",
+            &format!("TCP:{ip}:{port},connect-timeout=3"),
+            "-",
+        ])
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().next().map(str::to_owned).filter(|l| !l.is_empty())
+    text.lines()
+        .next()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
 }
 
 fn ask_udp(ns: &Netns, ip: &str, port: u16) -> Option<String> {
     let out = ns
-        .cmd(&["sh", "-c", &format!("echo hi | socat -T 2 - UDP:{ip}:{port}")])
+        .cmd(&[
+            "sh",
+            "-c",
+            &format!("echo hi | socat -T 2 - UDP:{ip}:{port}"),
+        ])
         .output()
         .ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().next().map(str::to_owned).filter(|l| !l.is_empty())
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
 }
 
 fn ask_until(ns: &Netns, ip: &str, port: u16, what: &str) -> String {
@@ -69,26 +98,78 @@ fn nodeport_clusterip_hairpin_and_udp() {
     for b in [&b2, &b3] {
         servers.0.extend(serve(&lab.pod_netns(b), b, 8080, 0));
     }
-    lab.yardctl_ok(&["service", "add", "web", "--port", "80", "--target-port", "8080", "--nodeport", "30080", "--pod", &b2, "--pod", &b3]);
-    lab.yardctl_ok(&["service", "add", "dns", "--protocol", "udp", "--port", "53", "--target-port", "8080", "--type", "ClusterIP", "--pod", &b3]);
+    lab.yardctl_ok(&[
+        "service",
+        "add",
+        "web",
+        "--port",
+        "80",
+        "--target-port",
+        "8080",
+        "--nodeport",
+        "30080",
+        "--pod",
+        &b2,
+        "--pod",
+        &b3,
+    ]);
+    lab.yardctl_ok(&[
+        "service",
+        "add",
+        "dns",
+        "--protocol",
+        "udp",
+        "--port",
+        "53",
+        "--target-port",
+        "8080",
+        "--type",
+        "ClusterIP",
+        "--pod",
+        &b3,
+    ]);
     let show = lab.yardctl_ok(&["service", "show", "web", "--json"]);
-    let vip = show.split("\"cluster_ip\": \"").nth(1).and_then(|s| s.split('"').next()).expect("cluster ip").to_owned();
+    let vip = show
+        .split("\"cluster_ip\": \"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("cluster ip")
+        .to_owned();
     let dns = lab.yardctl_ok(&["service", "show", "dns", "--json"]);
-    let dns_vip = dns.split("\"cluster_ip\": \"").nth(1).and_then(|s| s.split('"').next()).expect("cluster ip").to_owned();
+    let dns_vip = dns
+        .split("\"cluster_ip\": \"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("cluster ip")
+        .to_owned();
 
     // From outside, every node's NodePort answers; over 100 connections both backends serve.
     let mut served: BTreeMap<String, usize> = BTreeMap::new();
     for node in &lab.nodes {
-        let who = ask_until(&lab.ext, &node.ip.to_string(), 30080, &format!("NodePort on {}", node.name));
+        let who = ask_until(
+            &lab.ext,
+            &node.ip.to_string(),
+            30080,
+            &format!("NodePort on {}", node.name),
+        );
         *served.entry(who).or_default() += 1;
     }
     for i in 0..100 {
         let node = &lab.nodes[i % 3];
-        let who = ask(&lab.ext, &node.ip.to_string(), 30080)
-            .unwrap_or_else(|| panic!("connection {i} to {}:30080 failed\n{}", node.ip, lab.flows(i % 3, &[])));
+        let who = ask(&lab.ext, &node.ip.to_string(), 30080).unwrap_or_else(|| {
+            panic!(
+                "connection {i} to {}:30080 failed\n{}",
+                node.ip,
+                lab.flows(i % 3, &[])
+            )
+        });
         *served.entry(who).or_default() += 1;
     }
-    assert_eq!(served.keys().cloned().collect::<Vec<_>>(), vec![b2.clone(), b3.clone()], "{served:?}");
+    assert_eq!(
+        served.keys().cloned().collect::<Vec<_>>(),
+        vec![b2.clone(), b3.clone()],
+        "{served:?}"
+    );
 
     // ClusterIP from a pod and from a node's host.
     let client_ns = lab.pod_netns(&client);
@@ -100,11 +181,61 @@ fn nodeport_clusterip_hairpin_and_udp() {
         ask_until(&b2_ns, &vip, 80, "ClusterIP from a backend (hairpin)");
     }
     // UDP.
-    assert_eq!(wait_for("UDP ClusterIP", PATIENCE, || ask_udp(&client_ns, &dns_vip, 53)), b3);
+    assert_eq!(
+        wait_for("UDP ClusterIP", PATIENCE, || ask_udp(
+            &client_ns, &dns_vip, 53
+        )),
+        b3
+    );
+
+    // A service without backends drops, and its flow counts what it dropped.
+    lab.yardctl_ok(&[
+        "service",
+        "add",
+        "empty",
+        "--port",
+        "81",
+        "--type",
+        "ClusterIP",
+    ]);
+    let empty = lab.yardctl_ok(&["service", "show", "empty", "--json"]);
+    let empty_vip = empty
+        .split("\"cluster_ip\": \"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("cluster ip")
+        .to_owned();
+    let dropped = || {
+        let flows = lab.nodes[0].ofctl(&["dump-flows", "br-int", "table=40"]);
+        let line = flows
+            .lines()
+            .find(|l| l.contains(&format!("nw_dst={empty_vip},tp_dst=81")))?
+            .to_owned();
+        assert!(line.ends_with("actions=drop"), "{line}");
+        line.split("n_packets=")
+            .nth(1)?
+            .split(',')
+            .next()?
+            .parse::<u64>()
+            .ok()
+    };
+    wait_for("the empty service's flow", PATIENCE, dropped);
+    assert_eq!(
+        ask(&client_ns, &empty_vip, 81),
+        None,
+        "a service without backends answered"
+    );
+    assert!(
+        dropped().unwrap_or(0) > 0,
+        "the empty service's flow counted no drop"
+    );
 
     // `yardctl flows --owner web` shows the service's flows and its group, nothing else.
     let own = lab.flows(0, &["--owner", "web"]);
-    assert!(own.contains("group"), "the service's group is listed:\n{own}");
+    assert!(
+        own.contains("group"),
+        "the service's group is listed:\n{own}"
+    );
     assert!(own.contains(&vip) && own.contains("30080"), "{own}");
     assert!(!own.contains("dns") && !own.contains(&dns_vip), "{own}");
 }
@@ -121,16 +252,39 @@ fn removing_a_backend_keeps_connections_to_the_others() {
     for p in [&a, &b] {
         servers.0.extend(serve(&lab.pod_netns(p), p, 8080, 20));
     }
-    lab.yardctl_ok(&["service", "add", "web", "--port", "80", "--target-port", "8080", "--nodeport", "30081", "--pod", &a, "--pod", &b]);
+    lab.yardctl_ok(&[
+        "service",
+        "add",
+        "web",
+        "--port",
+        "80",
+        "--target-port",
+        "8080",
+        "--nodeport",
+        "30081",
+        "--pod",
+        &a,
+        "--pod",
+        &b,
+    ]);
     let node_ip = lab.nodes[0].ip.to_string();
-    wait_for("the NodePort", PATIENCE, || first_line(&lab.ext, &node_ip, 30081));
+    wait_for("the NodePort", PATIENCE, || {
+        first_line(&lab.ext, &node_ip, 30081)
+    });
 
     // Long-lived connections until one lands on b; it stays open (the server holds 30 s).
     let (mut conn, mut first) = (None, String::new());
     for _ in 0..40 {
         let mut c = lab
             .ext
-            .cmd(&["socat", "-T", "30", "-u", &format!("TCP:{node_ip}:30081"), "-"])
+            .cmd(&[
+                "socat",
+                "-T",
+                "30",
+                "-u",
+                &format!("TCP:{node_ip}:30081"),
+                "-",
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .expect("socat");
@@ -151,20 +305,38 @@ fn removing_a_backend_keeps_connections_to_the_others() {
     // The connection to b is still open: the server's socket has not seen a reset, and new
     // connections all go to b.
     for _ in 0..5 {
-        assert_eq!(wait_for("the NodePort after removal", PATIENCE, || first_line(&lab.ext, &node_ip, 30081)), b);
+        assert_eq!(
+            wait_for("the NodePort after removal", PATIENCE, || first_line(
+                &lab.ext, &node_ip, 30081
+            )),
+            b
+        );
     }
-    assert!(c.try_wait().expect("poll").is_none(), "the long-lived connection to b was closed");
+    assert!(
+        c.try_wait().expect("poll").is_none(),
+        "the long-lived connection to b was closed"
+    );
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut out, &mut rest);
     let status = c.wait().expect("socat");
-    assert!(status.success(), "the long-lived connection ended with an error ({status}): {rest}");
+    assert!(
+        status.success(),
+        "the long-lived connection ended with an error ({status}): {rest}"
+    );
 }
 
 /// The first line a server sends, without waiting for it to close (the servers of this
 /// test hold their connections open).
 fn first_line(ns: &Netns, ip: &str, port: u16) -> Option<String> {
     let mut c = ns
-        .cmd(&["socat", "-T", "3", "-u", &format!("TCP:{ip}:{port},connect-timeout=3"), "-"])
+        .cmd(&[
+            "socat",
+            "-T",
+            "3",
+            "-u",
+            &format!("TCP:{ip}:{port},connect-timeout=3"),
+            "-",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .ok()?;

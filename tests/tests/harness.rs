@@ -10,7 +10,10 @@ fn switch_starts_and_answers_ofctl() {
     let ovs = Ovs::switch();
     ovs.add_bridge("br0");
     let flows = ovs.ofctl(&["dump-flows", "br0"]);
-    assert!(flows.contains("actions=NORMAL"), "fresh bridge has the NORMAL flow: {flows}");
+    assert!(
+        flows.contains("actions=NORMAL"),
+        "fresh bridge has the NORMAL flow: {flows}"
+    );
 }
 
 #[test]

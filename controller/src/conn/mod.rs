@@ -4,7 +4,9 @@
 pub mod of;
 pub mod ovsdb;
 
-use openflow::{FlowStatsRequest, Group, Message, MultipartReplyBody, MultipartRequest, MultipartRequestBody};
+use openflow::{
+    FlowStatsRequest, Group, Message, MultipartReplyBody, MultipartRequest, MultipartRequestBody,
+};
 use switchyard_api::{FlowEntry, FlowQuery, TableSelector};
 
 use crate::model::ClusterModel;
@@ -28,8 +30,16 @@ pub struct LiveFlows {
 /// The name of the object a cookie names, `""` for foreign cookies.
 pub fn owner_name(model: &ClusterModel, cookie: u64) -> String {
     match Owner::from_cookie(cookie) {
-        Some(Owner::Node(i)) => model.nodes.values().find(|n| n.index == i).map(|n| n.name.to_string()),
-        Some(Owner::Pod(ip)) => model.pods.values().find(|p| p.ip == ip).map(|p| p.name.to_string()),
+        Some(Owner::Node(i)) => model
+            .nodes
+            .values()
+            .find(|n| n.index == i)
+            .map(|n| n.name.to_string()),
+        Some(Owner::Pod(ip)) => model
+            .pods
+            .values()
+            .find(|p| p.ip == ip)
+            .map(|p| p.name.to_string()),
         Some(Owner::Service(id)) => crate::flows::service::name_of(model, id),
         None => None,
     }
@@ -39,19 +49,29 @@ pub fn owner_name(model: &ClusterModel, cookie: u64) -> String {
 impl LiveFlows {
     async fn dump_now(&self, q: &FlowQuery) -> Result<Vec<FlowEntry>, FlowError> {
         let model = self.state.snapshot();
-        let node = model.nodes.get(&q.node).ok_or_else(|| FlowError::NotConnected { node: q.node.clone() })?;
-        let bridge = q.bridge.clone().unwrap_or_else(|| pipeline::names::BR_INT.into());
+        let node = model
+            .nodes
+            .get(&q.node)
+            .ok_or_else(|| FlowError::NotConnected {
+                node: q.node.clone(),
+            })?;
+        let bridge = q
+            .bridge
+            .clone()
+            .unwrap_or_else(|| pipeline::names::BR_INT.into());
         let table = match &q.table {
             None => None,
             Some(TableSelector::Id(id)) => Some(*id),
-            Some(TableSelector::Name(n)) => Some(Table::from_name(n).map(Table::id).ok_or_else(|| FlowError::BadQuery {
-                field: "table",
-                value: n.clone(),
-                reason: format!(
+            Some(TableSelector::Name(n)) => Some(Table::from_name(n).map(Table::id).ok_or_else(
+                || FlowError::BadQuery {
+                    field: "table",
+                    value: n.clone(),
+                    reason: format!(
                     "no such pipeline table; the tables are {}",
                     Table::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
                 ),
-            })?),
+                },
+            )?),
         };
         if let Some(owner) = &q.owner {
             let known = model.nodes.keys().any(|n| n.as_str() == owner)
@@ -65,29 +85,45 @@ impl LiveFlows {
                 });
             }
         }
-        let switch = self
-            .switches
-            .get(node.index, &bridge)
-            .ok_or_else(|| FlowError::NotConnected { node: q.node.clone() })?;
-        let failed = |e: of::SwitchError| FlowError::Switch { node: q.node.clone(), bridge: bridge.clone(), reason: e.to_string() };
+        let switch =
+            self.switches
+                .get(node.index, &bridge)
+                .ok_or_else(|| FlowError::NotConnected {
+                    node: q.node.clone(),
+                })?;
+        let failed = |e: of::SwitchError| FlowError::Switch {
+            node: q.node.clone(),
+            bridge: bridge.clone(),
+            reason: e.to_string(),
+        };
         let names = pipeline::table_names();
         let mut out = Vec::new();
         let flows = switch
-            .request(Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::FlowStats(FlowStatsRequest::default()))))
+            .request(Message::MultipartRequest(MultipartRequest::new(
+                MultipartRequestBody::FlowStats(FlowStatsRequest::default()),
+            )))
             .await
             .map_err(failed)?;
         for r in flows {
-            let Message::MultipartReply(r) = r else { continue };
-            let MultipartReplyBody::FlowStats(stats) = r.body else { continue };
+            let Message::MultipartReply(r) = r else {
+                continue;
+            };
+            let MultipartReplyBody::FlowStats(stats) = r.body else {
+                continue;
+            };
             for s in stats {
                 let owner = owner_name(&model, s.cookie);
-                if table.is_some_and(|t| t != s.table_id) || q.owner.as_ref().is_some_and(|o| *o != owner) {
+                if table.is_some_and(|t| t != s.table_id)
+                    || q.owner.as_ref().is_some_and(|o| *o != owner)
+                {
                     continue;
                 }
                 out.push(FlowEntry {
                     bridge: bridge.clone(),
                     table_id: s.table_id,
-                    table: Table::from_id(s.table_id).map(|t| t.name().to_owned()).unwrap_or_default(),
+                    table: Table::from_id(s.table_id)
+                        .map(|t| t.name().to_owned())
+                        .unwrap_or_default(),
                     priority: s.priority,
                     cookie: s.cookie,
                     owner,
@@ -99,14 +135,21 @@ impl LiveFlows {
         }
         if table.is_none() {
             let groups = switch
-                .request(Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::GroupDesc)))
+                .request(Message::MultipartRequest(MultipartRequest::new(
+                    MultipartRequestBody::GroupDesc,
+                )))
                 .await
                 .map_err(failed)?;
             for r in groups {
-                let Message::MultipartReply(r) = r else { continue };
-                let MultipartReplyBody::GroupDesc(groups) = r.body else { continue };
+                let Message::MultipartReply(r) = r else {
+                    continue;
+                };
+                let MultipartReplyBody::GroupDesc(groups) = r.body else {
+                    continue;
+                };
                 for g in groups {
-                    let owner = crate::flows::service::group_owner(&model, g.group_id).unwrap_or_default();
+                    let owner =
+                        crate::flows::service::group_owner(&model, g.group_id).unwrap_or_default();
                     if q.owner.as_ref().is_some_and(|o| *o != owner) {
                         continue;
                     }
@@ -129,7 +172,10 @@ impl LiveFlows {
 }
 
 impl FlowSource for LiveFlows {
-    fn dump<'a>(&'a self, query: &'a FlowQuery) -> BoxFuture<'a, Result<Vec<FlowEntry>, FlowError>> {
+    fn dump<'a>(
+        &'a self,
+        query: &'a FlowQuery,
+    ) -> BoxFuture<'a, Result<Vec<FlowEntry>, FlowError>> {
         Box::pin(self.dump_now(query))
     }
 }

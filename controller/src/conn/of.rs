@@ -114,7 +114,12 @@ impl std::fmt::Debug for Switch {
 }
 
 impl Switch {
-    fn new(node: u32, bridge: &'static str, generation: u64, peer: String) -> (Switch, mpsc::Receiver<Send>) {
+    fn new(
+        node: u32,
+        bridge: &'static str,
+        generation: u64,
+        peer: String,
+    ) -> (Switch, mpsc::Receiver<Send>) {
         let (tx, rx) = mpsc::channel::<Send>(64);
         let switch = Switch {
             node,
@@ -132,13 +137,33 @@ impl Switch {
         self.xids.fetch_add(1, Ordering::Relaxed)
     }
 
-    async fn exchange(&self, frames: Vec<Frame>, xid: u32, until: Until) -> Result<Vec<Message>, SwitchError> {
+    async fn exchange(
+        &self,
+        frames: Vec<Frame>,
+        xid: u32,
+        until: Until,
+    ) -> Result<Vec<Message>, SwitchError> {
         let (done, rx) = oneshot::channel();
-        let closed = SwitchError::Closed { node: self.node, bridge: self.bridge };
-        self.tx.send(Send { frames, xid, until, done }).await.map_err(|_| closed.clone())?;
+        let closed = SwitchError::Closed {
+            node: self.node,
+            bridge: self.bridge,
+        };
+        self.tx
+            .send(Send {
+                frames,
+                xid,
+                until,
+                done,
+            })
+            .await
+            .map_err(|_| closed.clone())?;
         let (replies, errors) = tokio::time::timeout(REQUEST_TIMEOUT, rx)
             .await
-            .map_err(|_| SwitchError::Timeout { node: self.node, bridge: self.bridge, secs: REQUEST_TIMEOUT.as_secs() })?
+            .map_err(|_| SwitchError::Timeout {
+                node: self.node,
+                bridge: self.bridge,
+                secs: REQUEST_TIMEOUT.as_secs(),
+            })?
             .map_err(|_| closed)?;
         if errors.is_empty() {
             Ok(replies)
@@ -156,7 +181,11 @@ impl Switch {
     /// # Errors
     /// [`SwitchError`]: closed, timed out, or the switch answered with an error.
     pub async fn request(&self, msg: Message) -> Result<Vec<Message>, SwitchError> {
-        let until = if matches!(msg, Message::MultipartRequest(_)) { Until::LastPart } else { Until::One };
+        let until = if matches!(msg, Message::MultipartRequest(_)) {
+            Until::LastPart
+        } else {
+            Until::One
+        };
         let xid = self.xid();
         self.exchange(vec![Frame { xid, msg }], xid, until).await
     }
@@ -175,7 +204,11 @@ impl Switch {
         let flags = bundle_flags::ATOMIC | bundle_flags::ORDERED;
         let control = |kind| Frame {
             xid,
-            msg: Message::BundleControl(BundleControl { bundle_id, kind, flags }),
+            msg: Message::BundleControl(BundleControl {
+                bundle_id,
+                kind,
+                flags,
+            }),
         };
         let mut frames = Vec::with_capacity(msgs.len() + 3);
         frames.push(control(BundleCtrlType::OpenRequest));
@@ -190,11 +223,14 @@ impl Switch {
             });
         }
         frames.push(control(BundleCtrlType::CommitRequest));
-        frames.push(Frame { xid, msg: Message::BarrierRequest });
-        let replies = self.exchange(frames, xid, Until::Barrier).await?;
-        let committed = replies.iter().any(|m| {
-            matches!(m, Message::BundleControl(c) if c.kind == BundleCtrlType::CommitReply)
+        frames.push(Frame {
+            xid,
+            msg: Message::BarrierRequest,
         });
+        let replies = self.exchange(frames, xid, Until::Barrier).await?;
+        let committed = replies.iter().any(
+            |m| matches!(m, Message::BundleControl(c) if c.kind == BundleCtrlType::CommitReply),
+        );
         if committed {
             Ok(())
         } else {
@@ -216,7 +252,9 @@ pub struct Switches {
 
 impl std::fmt::Debug for Switches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Switches").field("connected", &self.lock().len()).finish()
+        f.debug_struct("Switches")
+            .field("connected", &self.lock().len())
+            .finish()
     }
 }
 
@@ -227,7 +265,10 @@ impl Switches {
 
     /// The switch of node `index`'s `bridge`, if connected.
     pub fn get(&self, index: u32, bridge: &str) -> Option<Switch> {
-        self.lock().iter().find(|((i, b), _)| *i == index && *b == bridge).map(|(_, s)| s.clone())
+        self.lock()
+            .iter()
+            .find(|((i, b), _)| *i == index && *b == bridge)
+            .map(|(_, s)| s.clone())
     }
 
     /// Sees a new value whenever a switch connects or disconnects.
@@ -242,7 +283,10 @@ impl Switches {
 
     fn remove(&self, node: u32, bridge: &'static str, generation: u64) {
         let mut map = self.lock();
-        if map.get(&(node, bridge)).is_some_and(|s| s.generation == generation) {
+        if map
+            .get(&(node, bridge))
+            .is_some_and(|s| s.generation == generation)
+        {
             map.remove(&(node, bridge));
             drop(map);
             self.changed.send_modify(|v| *v += 1);
@@ -330,7 +374,11 @@ pub async fn open_unix(path: &std::path::Path) -> Result<Switch, String> {
 }
 
 /// Runs one connection: answers echoes, sends requests, routes replies by xid.
-async fn drive<S>(mut framed: Framed<S, OfCodec>, mut rx: mpsc::Receiver<Send>, mut stop: watch::Receiver<bool>) -> Result<(), String>
+async fn drive<S>(
+    mut framed: Framed<S, OfCodec>,
+    mut rx: mpsc::Receiver<Send>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -389,7 +437,9 @@ fn deliver(pending: &mut HashMap<u32, Pending>, xid: u32, msg: Message) {
     let Some(p) = pending.get_mut(&xid) else {
         match msg {
             Message::EchoReply(_) | Message::PortStatus(_) | Message::PacketIn(_) => {}
-            Message::Error(e) => tracing::warn!(xid, error = %e, "switch reported an error for no pending request"),
+            Message::Error(e) => {
+                tracing::warn!(xid, error = %e, "switch reported an error for no pending request")
+            }
             other => tracing::debug!(xid, msg = ?other, "unsolicited message from the switch"),
         }
         return;

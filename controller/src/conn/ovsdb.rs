@@ -17,7 +17,10 @@ pub const POD_KEY: &str = "switchyard-pod";
 const NODE_KEY: &str = "switchyard-node";
 
 fn map(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 fn bridge(node: &NodeSpec, name: &str, fail_mode: &str) -> BridgeSpec {
@@ -28,14 +31,21 @@ fn bridge(node: &NodeSpec, name: &str, fail_mode: &str) -> BridgeSpec {
         // OpenFlow10 too, so that plain `ovs-ofctl dump-flows` on the node works; the
         // controller itself speaks 1.3 only.
         protocols: vec!["OpenFlow10".into(), "OpenFlow13".into()],
-        other_config: map(&[
-            ("datapath-id", format!("{:016x}", pipeline::datapath_id(node.index, name))),
-        ]),
+        other_config: map(&[(
+            "datapath-id",
+            format!("{:016x}", pipeline::datapath_id(node.index, name)),
+        )]),
         external_ids: map(&[(NODE_KEY, node.name.to_string())]),
     }
 }
 
-fn port_spec(name: &str, iface_type: &str, options: &[(&str, String)], ofport: u32, mtu: Option<u16>) -> PortSpec {
+fn port_spec(
+    name: &str,
+    iface_type: &str,
+    options: &[(&str, String)],
+    ofport: u32,
+    mtu: Option<u16>,
+) -> PortSpec {
     PortSpec {
         name: name.to_owned(),
         iface_type: iface_type.to_owned(),
@@ -49,14 +59,30 @@ fn port_spec(name: &str, iface_type: &str, options: &[(&str, String)], ofport: u
 /// br-int's ports: `yard0`, the patch to br-ex, and a Geneve port per other node.
 fn br_int_ports(model: &ClusterModel, node: &NodeSpec) -> Vec<PortSpec> {
     let mut ports = vec![
-        port_spec(names::MGMT, "internal", &[], port::MGMT, Some(model.cluster.mtu)),
-        port_spec(names::PATCH_INT, "patch", &[("peer", names::PATCH_EX.into())], port::PATCH_INT, None),
+        port_spec(
+            names::MGMT,
+            "internal",
+            &[],
+            port::MGMT,
+            Some(model.cluster.mtu),
+        ),
+        port_spec(
+            names::PATCH_INT,
+            "patch",
+            &[("peer", names::PATCH_EX.into())],
+            port::PATCH_INT,
+            None,
+        ),
     ];
     for other in model.nodes.values().filter(|o| o.name != node.name) {
         ports.push(port_spec(
             &names::tunnel(other.name.as_str()),
             "geneve",
-            &[("remote_ip", other.ip.to_string()), ("key", "flow".into()), ("csum", "true".into())],
+            &[
+                ("remote_ip", other.ip.to_string()),
+                ("key", "flow".into()),
+                ("csum", "true".into()),
+            ],
             port::tunnel(other.index),
             None,
         ));
@@ -69,7 +95,12 @@ fn br_int_ports(model: &ClusterModel, node: &NodeSpec) -> Vec<PortSpec> {
 ///
 /// # Errors
 /// The first OVSDB error, naming what failed.
-pub async fn ensure(client: &Client, model: &ClusterModel, node: &NodeSpec, controller: (IpAddr, u16)) -> Result<bool, ovsdb::Error> {
+pub async fn ensure(
+    client: &Client,
+    model: &ClusterModel,
+    node: &NodeSpec,
+    controller: (IpAddr, u16),
+) -> Result<bool, ovsdb::Error> {
     let mut changed = false;
     changed |= vswitch::ensure_bridge(client, &bridge(node, names::BR_INT, "secure")).await?;
     changed |= vswitch::ensure_bridge(client, &bridge(node, names::BR_EX, "standalone")).await?;
@@ -80,11 +111,23 @@ pub async fn ensure(client: &Client, model: &ClusterModel, node: &NodeSpec, cont
     if let Some(addrs) = model.node_addrs(node) {
         changed |= ensure_mac(client, names::MGMT, &addrs.mgmt_mac.to_string()).await?;
     }
-    let patch_ex = port_spec(names::PATCH_EX, "patch", &[("peer", names::PATCH_INT.into())], port::PATCH_EX, None);
+    let patch_ex = port_spec(
+        names::PATCH_EX,
+        "patch",
+        &[("peer", names::PATCH_INT.into())],
+        port::PATCH_EX,
+        None,
+    );
     changed |= vswitch::ensure_port(client, names::BR_EX, &patch_ex).await?;
     if let Some(uplink) = &node.uplink {
-        let up = PortSpec { name: uplink.clone(), ..PortSpec::default() };
-        if !vswitch::bridge_ports(client, names::BR_EX).await?.contains(uplink) {
+        let up = PortSpec {
+            name: uplink.clone(),
+            ..PortSpec::default()
+        };
+        if !vswitch::bridge_ports(client, names::BR_EX)
+            .await?
+            .contains(uplink)
+        {
             changed |= vswitch::ensure_port(client, names::BR_EX, &up).await?;
         }
     }
@@ -116,14 +159,37 @@ pub async fn ensure(client: &Client, model: &ClusterModel, node: &NodeSpec, cont
 async fn ensure_mac(client: &Client, iface: &str, mac: &str) -> Result<bool, ovsdb::Error> {
     let by_name = || vec![Condition::eq("name", Value::string(iface))];
     let rows = client
-        .transact("Open_vSwitch", vec![Op::Select { table: "Interface".into(), where_: by_name(), columns: Some(vec!["mac".into()]) }])
+        .transact(
+            "Open_vSwitch",
+            vec![Op::Select {
+                table: "Interface".into(),
+                where_: by_name(),
+                columns: Some(vec!["mac".into()]),
+            }],
+        )
         .await?;
-    let current = rows.first().and_then(|r| r.rows.as_ref()).and_then(|rows| rows.first()).and_then(|row| row.get("mac")).and_then(Value::as_str);
+    let current = rows
+        .first()
+        .and_then(|r| r.rows.as_ref())
+        .and_then(|rows| rows.first())
+        .and_then(|row| row.get("mac"))
+        .and_then(Value::as_str);
     if current == Some(mac) {
         return Ok(false);
     }
-    let row = [("mac".to_owned(), Value::string(mac))].into_iter().collect();
-    client.transact("Open_vSwitch", vec![Op::Update { table: "Interface".into(), where_: by_name(), row }]).await?;
+    let row = [("mac".to_owned(), Value::string(mac))]
+        .into_iter()
+        .collect();
+    client
+        .transact(
+            "Open_vSwitch",
+            vec![Op::Update {
+                table: "Interface".into(),
+                where_: by_name(),
+                row,
+            }],
+        )
+        .await?;
     Ok(true)
 }
 
@@ -148,11 +214,19 @@ pub async fn forget(client: &Client) -> Result<(), ovsdb::Error> {
 pub fn learn(replica: &ovsdb::Replica, model: &ClusterModel, node: &NodeSpec) -> Learned {
     let mut learned = Learned::default();
     for iface in replica.rows("Interface") {
-        let Some(ofport) = iface.get_i64("ofport").and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0 && *p < 0xff00) else {
+        let Some(ofport) = iface
+            .get_i64("ofport")
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0 && *p < 0xff00)
+        else {
             continue;
         };
         let name = iface.get_str("name").unwrap_or_default();
-        if let Some(pod) = iface.get_map("external_ids").get(POD_KEY).and_then(|p| p.parse::<PodName>().ok()) {
+        if let Some(pod) = iface
+            .get_map("external_ids")
+            .get(POD_KEY)
+            .and_then(|p| p.parse::<PodName>().ok())
+        {
             if model.pods.get(&pod).is_some_and(|p| p.node == node.name) {
                 learned.pod_ports.insert(pod, ofport);
             }

@@ -34,7 +34,14 @@ pub struct FlowSet {
 
 impl FlowSet {
     /// Adds the flow `table=T, priority=P, cookie=<owner>, MATCH actions=ACTIONS`.
-    pub fn push(&mut self, owner: Owner, table: Table, priority: u16, matches: &str, actions: &str) {
+    pub fn push(
+        &mut self,
+        owner: Owner,
+        table: Table,
+        priority: u16,
+        matches: &str,
+        actions: &str,
+    ) {
         let sep = if matches.is_empty() { "" } else { "," };
         let text = format!(
             "table={},priority={priority},cookie={:#x}{sep}{matches},actions={actions}",
@@ -125,7 +132,7 @@ pub fn desired(model: &ClusterModel, node: &NodeSpec, learned: &Learned) -> Node
 pub(crate) mod testing {
     use std::sync::Arc;
 
-    use switchyard_api::{NewNode, NewPod};
+    use switchyard_api::{NewNode, NewPod, NewService};
 
     use crate::config::ClusterOverrides;
     use crate::model::ClusterModel;
@@ -134,10 +141,21 @@ pub(crate) mod testing {
 
     /// A model with nodes `n1..=nodes` (192.168.56.11..) and `pods` pods per node (`p<node>-<i>`).
     pub fn model(nodes: u32, pods: u32) -> Arc<ClusterModel> {
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        with_service(nodes, pods, &[])
+    }
+
+    /// [`model`] plus a NodePort service `web` (port 80 → 8080, node port 30080) whose
+    /// backends are the pods named in `backends`.
+    pub fn with_service(nodes: u32, pods: u32, backends: &[&str]) -> Arc<ClusterModel> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
         rt.block_on(async {
-            let state = ClusterState::open(Arc::new(MemoryStore::default()), &ClusterOverrides::default())
-                .expect("state");
+            let state = ClusterState::open(
+                Arc::new(MemoryStore::default()),
+                &ClusterOverrides::default(),
+            )
+            .expect("state");
             for n in 1..=nodes {
                 let ip = format!("192.168.56.{}", 10 + n);
                 state
@@ -160,6 +178,13 @@ pub(crate) mod testing {
                         .expect("pod");
                 }
             }
+            if !backends.is_empty() {
+                let mut svc = NewService::new("web".parse().expect("name"), 80);
+                svc.target_port = Some(8080);
+                svc.node_port = Some(30080);
+                svc.backends = backends.iter().map(|b| b.parse().expect("name")).collect();
+                state.add_service(svc).await.expect("service");
+            }
             state.snapshot()
         })
     }
@@ -176,7 +201,10 @@ mod tests {
             .enumerate()
             .map(|(i, p)| (p.name.clone(), 10 + i as u32))
             .collect();
-        Learned { pod_ports, uplink_port: Some(1) }
+        Learned {
+            pod_ports,
+            uplink_port: Some(1),
+        }
     }
 
     #[test]
@@ -186,7 +214,11 @@ mod tests {
             let d = desired(&m, node, &learned_all(&m, node));
             assert!(d.br_int.invalid.is_empty(), "{:#?}", d.br_int.invalid);
             assert!(d.br_ex.invalid.is_empty(), "{:#?}", d.br_ex.invalid);
-            assert!(d.br_int.len() > 20, "br-int has the pipeline: {}", d.br_int.len());
+            assert!(
+                d.br_int.len() > 20,
+                "br-int has the pipeline: {}",
+                d.br_int.len()
+            );
         }
     }
 
@@ -204,16 +236,40 @@ mod tests {
         let big = model(2, 100);
         let n1 = &small.nodes[&"n1".parse().unwrap()];
         let per_pod_small = desired(&small, n1, &learned_all(&small, n1)).br_int.len()
-            - desired(&small, n1, &Learned { uplink_port: Some(1), ..Learned::default() }).br_int.len();
+            - desired(
+                &small,
+                n1,
+                &Learned {
+                    uplink_port: Some(1),
+                    ..Learned::default()
+                },
+            )
+            .br_int
+            .len();
         let n1b = &big.nodes[&"n1".parse().unwrap()];
         let per_pod_big = (desired(&big, n1b, &learned_all(&big, n1b)).br_int.len()
-            - desired(&big, n1b, &Learned { uplink_port: Some(1), ..Learned::default() }).br_int.len())
+            - desired(
+                &big,
+                n1b,
+                &Learned {
+                    uplink_port: Some(1),
+                    ..Learned::default()
+                },
+            )
+            .br_int
+            .len())
             / 100;
         assert_eq!(per_pod_small, per_pod_big);
         // Node 2's flows do not depend on node 1's pods.
         let n2 = &small.nodes[&"n2".parse().unwrap()];
         let n2b = &big.nodes[&"n2".parse().unwrap()];
-        let empty = Learned { uplink_port: Some(1), ..Learned::default() };
-        assert_eq!(desired(&small, n2, &empty).br_int.len(), desired(&big, n2b, &empty).br_int.len());
+        let empty = Learned {
+            uplink_port: Some(1),
+            ..Learned::default()
+        };
+        assert_eq!(
+            desired(&small, n2, &empty).br_int.len(),
+            desired(&big, n2b, &empty).br_int.len()
+        );
     }
 }

@@ -58,23 +58,79 @@ pub fn br_int(ctx: &Ctx<'_>, out: &mut FlowSet) {
 
     // classifier: the host and br-ex; pods and tunnels add their own.
     let (mgmt, patch) = (port::MGMT, port::PATCH_INT);
-    out.push(o, Classifier, 100, &format!("in_port={mgmt},arp"),
-        &format!("set_field:{}->reg0,goto_table:{}", source::HOST, ArpResponder.id()));
-    out.push(o, Classifier, 100, &format!("in_port={mgmt},ip"),
-        &format!("set_field:{}->reg0,goto_table:{}", source::HOST, Conntrack.id()));
-    out.push(o, Classifier, 100, &format!("in_port={patch},ip"),
-        &format!("set_field:{}->reg0,goto_table:{}", source::EXTERNAL, Conntrack.id()));
+    out.push(
+        o,
+        Classifier,
+        100,
+        &format!("in_port={mgmt},arp"),
+        &format!(
+            "set_field:{}->reg0,goto_table:{}",
+            source::HOST,
+            ArpResponder.id()
+        ),
+    );
+    out.push(
+        o,
+        Classifier,
+        100,
+        &format!("in_port={mgmt},ip"),
+        &format!(
+            "set_field:{}->reg0,goto_table:{}",
+            source::HOST,
+            Conntrack.id()
+        ),
+    );
+    out.push(
+        o,
+        Classifier,
+        100,
+        &format!("in_port={patch},ip"),
+        &format!(
+            "set_field:{}->reg0,goto_table:{}",
+            source::EXTERNAL,
+            Conntrack.id()
+        ),
+    );
 
     // arp-responder: the router and yard0.
-    out.push(o, ArpResponder, 100, &format!("arp,arp_op=1,arp_tpa={}", a.router_ip), &arp_reply(rmac, a.router_ip));
-    out.push(o, ArpResponder, 100, &format!("arp,arp_op=1,arp_tpa={}", a.mgmt_ip), &arp_reply(hmac, a.mgmt_ip));
+    out.push(
+        o,
+        ArpResponder,
+        100,
+        &format!("arp,arp_op=1,arp_tpa={}", a.router_ip),
+        &arp_reply(rmac, a.router_ip),
+    );
+    out.push(
+        o,
+        ArpResponder,
+        100,
+        &format!("arp,arp_op=1,arp_tpa={}", a.mgmt_ip),
+        &arp_reply(hmac, a.mgmt_ip),
+    );
 
     // conntrack: replies to the SNAT address (.1) are un-SNATed first, then everything is
     // tracked (and un-DNATed) in the DNAT zone.
-    out.push(o, Conntrack, 200, &format!("ip,nw_dst={}", a.router_ip),
-        &format!("ct(table={},zone={ZONE_SNAT},nat)", ConntrackDnat.id()));
-    out.push(o, Conntrack, 100, "ip", &format!("goto_table:{}", ConntrackDnat.id()));
-    out.push(o, ConntrackDnat, 100, "ip", &format!("ct(table={},zone={ZONE_DNAT},nat)", Service.id()));
+    out.push(
+        o,
+        Conntrack,
+        200,
+        &format!("ip,nw_dst={}", a.router_ip),
+        &format!("ct(table={},zone={ZONE_SNAT},nat)", ConntrackDnat.id()),
+    );
+    out.push(
+        o,
+        Conntrack,
+        100,
+        "ip",
+        &format!("goto_table:{}", ConntrackDnat.id()),
+    );
+    out.push(
+        o,
+        ConntrackDnat,
+        100,
+        "ip",
+        &format!("ct(table={},zone={ZONE_DNAT},nat)", Service.id()),
+    );
 
     // service: replies of NodePort connections leave through br-ex to the MAC the request
     // came from (kept in ct_label when the connection was committed). Requests of NodePort
@@ -85,27 +141,83 @@ pub fn br_int(ctx: &Ctx<'_>, out: &mut FlowSet) {
     let ext = source::EXTERNAL;
     out.push(o, Service, 300, &format!("ct_state=+est+rpl+trk,ct_mark={ext:#x}/0xf,ip"),
         &format!("move:NXM_NX_CT_LABEL[0..47]->NXM_OF_ETH_DST[],move:NXM_NX_CT_LABEL[64..111]->NXM_OF_ETH_SRC[],output:{patch}"));
-    out.push(o, Service, 250, &format!("ct_state=-rpl+trk,ct_mark={ext:#x}/0xf,ip"),
-        &format!("ct(table={},zone={ZONE_SNAT},nat)", L3Forward.id()));
-    out.push(o, Service, 100, "ct_state=-rpl+trk,ip", &format!("goto_table:{}", ServiceSnat.id()));
+    out.push(
+        o,
+        Service,
+        250,
+        &format!("ct_state=-rpl+trk,ct_mark={ext:#x}/0xf,ip"),
+        &format!("ct(table={},zone={ZONE_SNAT},nat)", L3Forward.id()),
+    );
+    out.push(
+        o,
+        Service,
+        100,
+        "ct_state=-rpl+trk,ip",
+        &format!("goto_table:{}", ServiceSnat.id()),
+    );
     out.push(o, Service, 0, "", &format!("goto_table:{}", L3Forward.id()));
 
     // service-snat: new NodePort connections from outside are SNATed to .1 so that the
     // backend's replies come back through this node.
-    out.push(o, ServiceSnat, 200, &format!("ct_state=+new+trk,ct_mark={ext:#x}/0xf,ip"),
-        &format!("ct(commit,table={},zone={ZONE_SNAT},nat(src={}))", L3Forward.id(), a.router_ip));
-    out.push(o, ServiceSnat, 0, "", &format!("goto_table:{}", L3Forward.id()));
+    out.push(
+        o,
+        ServiceSnat,
+        200,
+        &format!("ct_state=+new+trk,ct_mark={ext:#x}/0xf,ip"),
+        &format!(
+            "ct(commit,table={},zone={ZONE_SNAT},nat(src={}))",
+            L3Forward.id(),
+            a.router_ip
+        ),
+    );
+    out.push(
+        o,
+        ServiceSnat,
+        0,
+        "",
+        &format!("goto_table:{}", L3Forward.id()),
+    );
 
     // l3-forward: yard0; unknown cluster and service addresses drop; everything else goes to
     // the host, which routes and masquerades (never back to the host itself).
-    out.push(o, L3Forward, 200, &format!("ip,nw_dst={}", a.mgmt_ip), &route_to(rmac, hmac));
-    out.push(o, L3Forward, 50, &format!("ip,nw_dst={}", cluster.cluster_cidr), "drop");
-    out.push(o, L3Forward, 50, &format!("ip,nw_dst={}", cluster.service_cidr), "drop");
-    out.push(o, L3Forward, 20, &format!("ip,reg0={}", source::HOST), "drop");
+    out.push(
+        o,
+        L3Forward,
+        200,
+        &format!("ip,nw_dst={}", a.mgmt_ip),
+        &route_to(rmac, hmac),
+    );
+    out.push(
+        o,
+        L3Forward,
+        50,
+        &format!("ip,nw_dst={}", cluster.cluster_cidr),
+        "drop",
+    );
+    out.push(
+        o,
+        L3Forward,
+        50,
+        &format!("ip,nw_dst={}", cluster.service_cidr),
+        "drop",
+    );
+    out.push(
+        o,
+        L3Forward,
+        20,
+        &format!("ip,reg0={}", source::HOST),
+        "drop",
+    );
     out.push(o, L3Forward, 10, "ip", &route_to(rmac, hmac));
 
     // l2-forward: yard0.
-    out.push(o, L2Forward, 100, &format!("dl_dst={hmac}"), &format!("output:{mgmt}"));
+    out.push(
+        o,
+        L2Forward,
+        100,
+        &format!("dl_dst={hmac}"),
+        &format!("output:{mgmt}"),
+    );
 
     // Every table's miss drops (and counts).
     for t in Table::ALL {
@@ -121,6 +233,12 @@ pub fn br_ex(ctx: &Ctx<'_>, learned: &Learned, out: &mut FlowSet) {
     let o = ctx.owner();
     out.push(o, Table::Classifier, 1, "", "NORMAL");
     if let Some(uplink) = learned.uplink_port {
-        out.push(o, Table::Classifier, 100, &format!("in_port={}", port::PATCH_EX), &format!("output:{uplink}"));
+        out.push(
+            o,
+            Table::Classifier,
+            100,
+            &format!("in_port={}", port::PATCH_EX),
+            &format!("output:{uplink}"),
+        );
     }
 }

@@ -33,12 +33,20 @@ pub fn group_owner(model: &ClusterModel, group_id: u32) -> Option<String> {
 
 /// The name of the service with this id.
 pub fn name_of(model: &ClusterModel, id: u32) -> Option<String> {
-    model.services.values().find(|s| s.id.get() == id).map(|s| s.name.to_string())
+    model
+        .services
+        .values()
+        .find(|s| s.id.get() == id)
+        .map(|s| s.name.to_string())
 }
 
 /// The id of the service with this name.
 pub fn id_of(model: &ClusterModel, name: &str) -> Option<u32> {
-    model.services.values().find(|s| s.name.as_str() == name).map(|s| s.id.get())
+    model
+        .services
+        .values()
+        .find(|s| s.name.as_str() == name)
+        .map(|s| s.id.get())
 }
 
 fn bucket(b: &Backend) -> String {
@@ -64,10 +72,19 @@ pub fn groups(svc: &ServiceSpec, backends: &[Backend]) -> Vec<String> {
     for (k, chunk) in backends.chunks(BUCKETS_PER_GROUP).enumerate() {
         let child = top | (k as u32 + 1);
         let buckets: Vec<String> = chunk.iter().map(bucket).collect();
-        out.push(format!("group_id={child},type=select,{}", buckets.join(",")));
-        top_buckets.push(format!("bucket=weight:{},actions=group:{child}", chunk.len()));
+        out.push(format!(
+            "group_id={child},type=select,{}",
+            buckets.join(",")
+        ));
+        top_buckets.push(format!(
+            "bucket=weight:{},actions=group:{child}",
+            chunk.len()
+        ));
     }
-    out.push(format!("group_id={top},type=select,{}", top_buckets.join(",")));
+    out.push(format!(
+        "group_id={top},type=select,{}",
+        top_buckets.join(",")
+    ));
     out
 }
 
@@ -85,14 +102,33 @@ pub fn flows(ctx: &Ctx<'_>, learned: &Learned, out: &mut NodeFlows) {
             format!("group:{}", group_id(svc))
         };
         let new = "ct_state=+new+trk";
-        out.br_int.push(o, Table::Service, 200,
-            &format!("{new},{proto},nw_dst={},tp_dst={}", svc.cluster_ip, svc.port), &to_group);
+        out.br_int.push(
+            o,
+            Table::Service,
+            200,
+            &format!(
+                "{new},{proto},nw_dst={},tp_dst={}",
+                svc.cluster_ip, svc.port
+            ),
+            &to_group,
+        );
         if let (ServiceType::NodePort, Some(np)) = (svc.service_type, svc.node_port) {
             let node_ip = ctx.node.ip;
-            out.br_int.push(o, Table::Service, 200, &format!("{new},{proto},nw_dst={node_ip},tp_dst={np}"), &to_group);
+            out.br_int.push(
+                o,
+                Table::Service,
+                200,
+                &format!("{new},{proto},nw_dst={node_ip},tp_dst={np}"),
+                &to_group,
+            );
             if learned.uplink_port.is_some() {
-                out.br_ex.push(o, Table::Classifier, 100, &format!("{proto},nw_dst={node_ip},tp_dst={np}"),
-                    &format!("output:{}", port::PATCH_EX));
+                out.br_ex.push(
+                    o,
+                    Table::Classifier,
+                    100,
+                    &format!("{proto},nw_dst={node_ip},tp_dst={np}"),
+                    &format!("output:{}", port::PATCH_EX),
+                );
             }
         }
     }
@@ -106,17 +142,22 @@ mod tests {
 
     fn svc_with(n: usize) -> (ServiceSpec, Vec<Backend>) {
         let m = model(1, 1);
-        let mut svc = m.services.values().next().cloned().unwrap_or_else(|| ServiceSpec {
-            name: "web".parse().unwrap(),
-            id: switchyard_api::ServiceId(7),
-            protocol: switchyard_api::Protocol::Tcp,
-            service_type: ServiceType::NodePort,
-            port: 80,
-            target_port: 8080,
-            cluster_ip: Ipv4Addr::new(10, 96, 0, 10),
-            node_port: Some(30080),
-            backends: Default::default(),
-        });
+        let mut svc = m
+            .services
+            .values()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| ServiceSpec {
+                name: "web".parse().unwrap(),
+                id: switchyard_api::ServiceId(7),
+                protocol: switchyard_api::Protocol::Tcp,
+                service_type: ServiceType::NodePort,
+                port: 80,
+                target_port: 8080,
+                cluster_ip: Ipv4Addr::new(10, 96, 0, 10),
+                node_port: Some(30080),
+                backends: Default::default(),
+            });
         svc.id = switchyard_api::ServiceId(7);
         let backends = (0..n)
             .map(|i| Backend {
@@ -140,10 +181,18 @@ mod tests {
 
         let (svc, many) = svc_with(5000);
         let g = groups(&svc, &many);
-        let parsed: Vec<openflow::Group> = g.iter().map(|t| t.parse().expect("group parses")).collect();
-        let top = parsed.iter().find(|g| g.group_id == 7 << 12).expect("top group");
+        let parsed: Vec<openflow::Group> =
+            g.iter().map(|t| t.parse().expect("group parses")).collect();
+        let top = parsed
+            .iter()
+            .find(|g| g.group_id == 7 << 12)
+            .expect("top group");
         assert_eq!(top.buckets.len(), 5000usize.div_ceil(BUCKETS_PER_GROUP));
-        let leaves: usize = parsed.iter().filter(|g| g.group_id != 7 << 12).map(|g| g.buckets.len()).sum();
+        let leaves: usize = parsed
+            .iter()
+            .filter(|g| g.group_id != 7 << 12)
+            .map(|g| g.buckets.len())
+            .sum();
         assert_eq!(leaves, 5000);
         assert!(parsed.iter().all(|g| g.group_id >> 12 == 7));
     }

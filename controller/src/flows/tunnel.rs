@@ -13,8 +13,25 @@ pub fn flows(ctx: &Ctx<'_>, other: &NodeSpec, out: &mut FlowSet) {
     };
     let o = Owner::Node(other.index);
     let tunnel = port::tunnel(other.index);
-    out.push(o, Table::Classifier, 100, &format!("in_port={tunnel}"),
-        &format!("set_field:{}->reg0,goto_table:{}", source::TUNNEL, Table::Conntrack.id()));
-    out.push(o, Table::L3Forward, 100, &format!("ip,nw_dst={subnet}"),
-        &format!("set_field:{}->eth_src,dec_ttl,output:{tunnel}", ctx.router_mac));
+    out.push(
+        o,
+        Table::Classifier,
+        100,
+        &format!("in_port={tunnel}"),
+        &format!(
+            "set_field:{}->reg0,goto_table:{}",
+            source::TUNNEL,
+            Table::Conntrack.id()
+        ),
+    );
+    out.push(
+        o,
+        Table::L3Forward,
+        100,
+        &format!("ip,nw_dst={subnet}"),
+        &format!(
+            "set_field:{}->eth_src,dec_ttl,output:{tunnel}",
+            ctx.router_mac
+        ),
+    );
 }

@@ -38,7 +38,8 @@ pub fn diff(old: &FlowSet, new: &FlowSet) -> Delta {
             Some(g) if g == group => continue,
             Some(_) => GroupModCommand::Modify,
         };
-        d.messages.push(Message::GroupMod(group.to_group_mod(command)));
+        d.messages
+            .push(Message::GroupMod(group.to_group_mod(command)));
         d.groups_changed += 1;
     }
     for (key, flow) in &new.flows {
@@ -48,7 +49,8 @@ pub fn diff(old: &FlowSet, new: &FlowSet) -> Delta {
             Some(_) => d.flows_changed += 1,
             None => d.flows_added += 1,
         }
-        d.messages.push(Message::FlowMod(flow.to_flow_mod(FlowModCommand::Add)));
+        d.messages
+            .push(Message::FlowMod(flow.to_flow_mod(FlowModCommand::Add)));
     }
     for (key, flow) in &old.flows {
         if !new.flows.contains_key(key) {
@@ -61,7 +63,9 @@ pub fn diff(old: &FlowSet, new: &FlowSet) -> Delta {
     }
     for (id, group) in &old.groups {
         if !new.groups.contains_key(id) {
-            d.messages.push(Message::GroupMod(group.to_group_mod(GroupModCommand::Delete)));
+            d.messages.push(Message::GroupMod(
+                group.to_group_mod(GroupModCommand::Delete),
+            ));
             d.groups_changed += 1;
         }
     }
@@ -71,11 +75,15 @@ pub fn diff(old: &FlowSet, new: &FlowSet) -> Delta {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::{desired, testing::model, Learned};
+    use crate::flows::testing::{model, with_service};
+    use crate::flows::{desired, Learned};
 
     fn learned(ports: &[(&str, u32)]) -> Learned {
         Learned {
-            pod_ports: ports.iter().map(|(p, n)| (p.parse().unwrap(), *n)).collect(),
+            pod_ports: ports
+                .iter()
+                .map(|(p, n)| (p.parse().unwrap(), *n))
+                .collect(),
             uplink_port: Some(1),
         }
     }
@@ -99,9 +107,39 @@ mod tests {
         let d = diff(&before, &after);
         assert_eq!((d.flows_added, d.flows_changed, d.flows_removed), (8, 0, 0));
         let back = diff(&after, &before);
-        assert_eq!((back.flows_added, back.flows_changed, back.flows_removed), (0, 0, 8));
+        assert_eq!(
+            (back.flows_added, back.flows_changed, back.flows_removed),
+            (0, 0, 8)
+        );
         assert!(back.messages.iter().all(|m| matches!(m, Message::FlowMod(f)
             if f.command == FlowModCommand::DeleteStrict && f.cookie_mask == u64::MAX)));
+    }
+
+    #[test]
+    fn a_new_backend_changes_one_group_per_node_and_no_flow() {
+        let before = with_service(2, 2, &["p1-0", "p2-0"]);
+        let after = with_service(2, 2, &["p1-0", "p2-0", "p2-1"]);
+        for node in before.nodes.values() {
+            let l = learned(&[]);
+            let d = diff(
+                &desired(&before, node, &l).br_int,
+                &desired(&after, node, &l).br_int,
+            );
+            assert_eq!(
+                (
+                    d.flows_added,
+                    d.flows_changed,
+                    d.flows_removed,
+                    d.groups_changed
+                ),
+                (0, 0, 0, 1),
+                "{}",
+                node.name
+            );
+            assert!(
+                matches!(&d.messages[..], [Message::GroupMod(g)] if g.command == GroupModCommand::Modify)
+            );
+        }
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openflow::{
-    Flow, FlowMod, FlowModCommand, FlowStatsRequest, Group, GroupMod, GroupModCommand, GroupType, Match, Message,
-    MultipartReplyBody, MultipartRequest, MultipartRequestBody,
+    Flow, FlowMod, FlowModCommand, FlowStatsRequest, Group, GroupMod, GroupModCommand, GroupType,
+    Match, Message, MultipartReplyBody, MultipartRequest, MultipartRequestBody,
 };
 use switchyard_api::{NodeStatus, OpenflowState, OvsdbState};
 use tokio::sync::watch;
@@ -53,7 +53,9 @@ struct Synced {
 pub async fn read_back(switch: &Switch) -> Result<FlowSet, SwitchError> {
     let mut set = FlowSet::default();
     let replies = switch
-        .request(Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::FlowStats(FlowStatsRequest::default()))))
+        .request(Message::MultipartRequest(MultipartRequest::new(
+            MultipartRequestBody::FlowStats(FlowStatsRequest::default()),
+        )))
         .await?;
     for r in replies {
         if let Message::MultipartReply(r) = r {
@@ -61,13 +63,18 @@ pub async fn read_back(switch: &Switch) -> Result<FlowSet, SwitchError> {
                 for s in &stats {
                     if Owner::is_ours(s.cookie) {
                         let f = Flow::from(s);
-                        set.flows.insert((f.table_id, f.priority, f.match_.clone()), f);
+                        set.flows
+                            .insert((f.table_id, f.priority, f.match_.clone()), f);
                     }
                 }
             }
         }
     }
-    let replies = switch.request(Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::GroupDesc))).await?;
+    let replies = switch
+        .request(Message::MultipartRequest(MultipartRequest::new(
+            MultipartRequestBody::GroupDesc,
+        )))
+        .await?;
     for r in replies {
         if let Message::MultipartReply(r) = r {
             if let MultipartReplyBody::GroupDesc(groups) = r.body {
@@ -115,7 +122,9 @@ async fn sync(
 
 /// Runs node `name`'s reconciler until `stop` turns true or the node leaves the model.
 pub async fn run(shared: Arc<Shared>, name: NodeName, mut stop: watch::Receiver<bool>) {
-    let Some(node) = shared.state.snapshot().nodes.get(&name).cloned() else { return };
+    let Some(node) = shared.state.snapshot().nodes.get(&name).cloned() else {
+        return;
+    };
     let target = format!("tcp:{}:{}", node.ip, shared.ovsdb_port);
     let mut status = NodeStatus::default();
 
@@ -138,9 +147,23 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, mut stop: watch::Receiver<
         &client,
         "Open_vSwitch",
         &[
-            ("Bridge", &["name", "ports", "controller", "fail_mode", "other_config", "protocols", "datapath_type"][..]),
+            (
+                "Bridge",
+                &[
+                    "name",
+                    "ports",
+                    "controller",
+                    "fail_mode",
+                    "other_config",
+                    "protocols",
+                    "datapath_type",
+                ][..],
+            ),
             ("Port", &["name", "interfaces"][..]),
-            ("Interface", &["name", "type", "options", "ofport", "external_ids"][..]),
+            (
+                "Interface",
+                &["name", "type", "options", "ofport", "external_ids"][..],
+            ),
             ("Controller", &["target", "connection_mode"][..]),
         ],
     );
@@ -171,7 +194,10 @@ async fn forget(shared: &Shared, node: &crate::model::NodeSpec, client: &ovsdb::
             group_id: openflow::action::group::ALL,
             buckets: Vec::new(),
         };
-        if let Err(e) = switch.bundle(vec![Message::FlowMod(flows), Message::GroupMod(groups)]).await {
+        if let Err(e) = switch
+            .bundle(vec![Message::FlowMod(flows), Message::GroupMod(groups)])
+            .await
+        {
             tracing::warn!(node = %node.name, error = %e, "removing the flows of a removed node failed");
         }
     }
@@ -181,8 +207,15 @@ async fn forget(shared: &Shared, node: &crate::model::NodeSpec, client: &ovsdb::
     tracing::info!(node = %node.name, "node removed: its flows, tunnels and controller targets are gone");
 }
 
-fn report(shared: &Shared, name: &NodeName, status: &std::sync::Mutex<NodeStatus>, f: impl FnOnce(&mut NodeStatus)) {
-    let mut s = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+fn report(
+    shared: &Shared,
+    name: &NodeName,
+    status: &std::sync::Mutex<NodeStatus>,
+    f: impl FnOnce(&mut NodeStatus),
+) {
+    let mut s = status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     f(&mut s);
     let _ = shared.state.set_node_status(name, s.clone());
 }
@@ -202,8 +235,13 @@ async fn config_loop(
     let mut retry = false;
     loop {
         let model = shared.state.snapshot();
-        let Some(node) = model.nodes.get(name).cloned() else { return };
-        let connected = matches!(*db_events.borrow_and_update(), ovsdb::ConnState::Connected { .. });
+        let Some(node) = model.nodes.get(name).cloned() else {
+            return;
+        };
+        let connected = matches!(
+            *db_events.borrow_and_update(),
+            ovsdb::ConnState::Connected { .. }
+        );
         if connected {
             match node_db::ensure(client, &model, &node, shared.controller).await {
                 Ok(changed) => {
@@ -254,13 +292,20 @@ async fn flows_loop(
     let mut full = false;
     loop {
         let model = shared.state.snapshot();
-        let Some(node) = model.nodes.get(name).cloned() else { return };
+        let Some(node) = model.nodes.get(name).cloned() else {
+            return;
+        };
         let learned = node_db::learn(replica, &model, &node);
         let want = flows::desired(&model, &node, &learned);
         let mut retry = false;
         let mut br_int_connected = false;
-        for (bridge, synced, set) in [(names::BR_INT, &mut int, &want.br_int), (names::BR_EX, &mut ex, &want.br_ex)] {
-            let Some(switch) = shared.switches.get(node.index, bridge) else { continue };
+        for (bridge, synced, set) in [
+            (names::BR_INT, &mut int, &want.br_int),
+            (names::BR_EX, &mut ex, &want.br_ex),
+        ] {
+            let Some(switch) = shared.switches.get(node.index, bridge) else {
+                continue;
+            };
             br_int_connected |= bridge == names::BR_INT;
             if let Err(e) = sync(name, &switch, synced, set, full).await {
                 tracing::warn!(node = %name, bridge, error = %e, "pushing flows failed; will re-read the switch");
@@ -270,7 +315,11 @@ async fn flows_loop(
             }
         }
         report(shared, name, status, |s| {
-            s.openflow = if br_int_connected { OpenflowState::Connected } else { OpenflowState::Disconnected };
+            s.openflow = if br_int_connected {
+                OpenflowState::Connected
+            } else {
+                OpenflowState::Disconnected
+            };
             s.flows = Some(want.br_int.len() as u64);
             if !retry && br_int_connected && s.ovsdb == OvsdbState::Connected {
                 s.reason = None;
