@@ -76,8 +76,15 @@ impl LabScript {
         list.into_iter().filter(|n| n.starts_with(&mine)).collect()
     }
 
-    /// Runs `down` and asserts it left no namespace, state directory or API socket.
+    /// Runs `down` and asserts it left no namespace, process, state directory (OVS
+    /// databases, logs) or API socket; then runs it again, which has nothing to do.
     fn down_leaves_nothing(&self) {
+        let pids = self.recorded_pids();
+        let names: Vec<&str> = pids.iter().map(|(_, c)| c.as_str()).collect();
+        assert!(
+            names.contains(&"ovs-vswitchd"),
+            "no daemon recorded before down: {pids:?}"
+        );
         self.ok(&["down"]);
         assert_eq!(
             self.namespaces(),
@@ -90,6 +97,15 @@ impl LabScript {
             "{} left behind",
             self.socket.display()
         );
+        for (pid, name) in &pids {
+            assert_ne!(
+                comm(*pid).as_deref(),
+                Some(name.as_str()),
+                "{name} (pid {pid}) still runs"
+            );
+        }
+        let twice = self.ok(&["down"]);
+        assert!(twice.contains("nothing to remove"), "{twice}");
     }
 
     /// Every pid the lab recorded (controller, agents, OVS daemons), with its command name.
@@ -227,20 +243,15 @@ fn lab_up_without_demo_runs_the_cluster_and_down_leaves_nothing() {
 
     let pids = lab.recorded_pids();
     let names: Vec<&str> = pids.iter().map(|(_, c)| c.as_str()).collect();
-    for daemon in ["yard-controller", "ovsdb-server", "ovs-vswitchd"] {
+    for daemon in [
+        "yard-controller",
+        "yard-agent",
+        "ovsdb-server",
+        "ovs-vswitchd",
+    ] {
         assert!(names.contains(&daemon), "{daemon} not running: {pids:?}");
     }
-
     lab.down_leaves_nothing();
-    for (pid, name) in &pids {
-        assert_ne!(
-            comm(*pid).as_deref(),
-            Some(name.as_str()),
-            "{name} (pid {pid}) still runs"
-        );
-    }
-    let twice = lab.ok(&["down"]);
-    assert!(twice.contains("nothing to remove"), "{twice}");
     assert_eq!(
         root_network(),
         before,
