@@ -109,6 +109,8 @@ wait_until() {
 
 # Creates a namespace and records it first, so `down` removes it even if `up` dies here.
 add_ns() {
+    [ ! -e "/run/netns/$1" ] ||
+        die "namespace $1 exists but is not this lab's (left from another run? 'ip netns del $1', or set LAB_PREFIX)"
     echo "$1" >>"$D/netns"
     ip netns add "$1"
     ip -n "$1" link set lo up
@@ -124,11 +126,14 @@ spawn() {
     echo $! >"$pidfile"
 }
 
-# True if PIDFILE names a live process whose command name is COMM.
+# True if PIDFILE names a live process whose command name is COMM. A zombie (exited,
+# waiting for its parent to reap it) is not live.
 running() {
-    local pidfile=$1 comm=$2 pid
+    local pidfile=$1 comm=$2 pid state
     pid=$(cat "$pidfile" 2>/dev/null) || return 1
-    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ]
+    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
+    state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
 
 # Stops the process PIDFILE names, if it is still COMM (a recycled pid is left alone):
@@ -142,7 +147,13 @@ stop_pid() {
             running "$pidfile" "$comm" || break
             sleep 0.1
         done
-        running "$pidfile" "$comm" && kill -KILL "$pid" 2>/dev/null || true
+        if running "$pidfile" "$comm"; then
+            kill -KILL "$pid" 2>/dev/null || true
+            for ((i = 0; i < 50; i++)); do
+                running "$pidfile" "$comm" || break
+                sleep 0.1
+            done
+        fi
     fi
     rm -f "$pidfile"
 }
@@ -365,6 +376,11 @@ cmd_up() {
         say "removing the stale socket $SOCK (nothing answers on it)"
         rm -f "$SOCK"
     fi
+    local ns
+    for ns in "$UNDERLAY" "$P-ctl" "$P-ext" $(seq -f "$P-n%g" 1 "$n"); do
+        [ ! -e "/run/netns/$ns" ] ||
+            die "namespace $ns exists but is not this lab's (left from another run? 'ip netns del $ns', or set LAB_PREFIX)"
+    done
     local start=$SECONDS
     say "installing missing packages (deploy/install-deps.sh)"
     bash "$ROOT/deploy/install-deps.sh"

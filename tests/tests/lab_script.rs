@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use switchyard_tests::cluster::bin;
-use switchyard_tests::{ovs_available, unique_name};
+use switchyard_tests::{ovs_available, unique_name, Netns};
 
 /// One lab made by the script; `down` runs on drop, also when the test fails.
 struct LabScript {
@@ -98,11 +98,7 @@ impl LabScript {
             self.socket.display()
         );
         for (pid, name) in &pids {
-            assert_ne!(
-                comm(*pid).as_deref(),
-                Some(name.as_str()),
-                "{name} (pid {pid}) still runs"
-            );
+            assert!(!alive(*pid, name), "{name} (pid {pid}) still runs");
         }
         let twice = self.ok(&["down"]);
         assert!(twice.contains("nothing to remove"), "{twice}");
@@ -141,6 +137,16 @@ fn collect_pid_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+/// True if `pid` is a live process named `name`; a zombie (exited, not yet reaped by
+/// its parent) is not live.
+fn alive(pid: u32, name: &str) -> bool {
+    let state = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let zombie = state
+        .lines()
+        .any(|l| l.starts_with("State:") && (l.contains("Z (") || l.contains("X (")));
+    comm(pid).as_deref() == Some(name) && !zombie
 }
 
 fn comm(pid: u32) -> Option<String> {
@@ -365,4 +371,26 @@ fn down_after_a_failed_up_removes_what_it_made() {
     );
 
     lab.down_leaves_nothing();
+}
+
+#[test]
+fn up_refuses_a_namespace_it_did_not_make_and_leaves_it_alone() {
+    if !ovs_available() {
+        return;
+    }
+    let lab = LabScript::new();
+    let foreign = Netns::new(format!("{}-n2", lab.prefix));
+    let out = lab.run(&["up", "--no-demo"]);
+    assert!(!out.status.success(), "up ran over a foreign namespace");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("namespace {} exists", foreign.name)),
+        "{stderr}"
+    );
+    lab.ok(&["down"]);
+    assert_eq!(
+        lab.namespaces(),
+        vec![foreign.name.clone()],
+        "down touched a foreign namespace"
+    );
 }
