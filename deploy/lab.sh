@@ -108,9 +108,13 @@ wait_until() {
 }
 
 # Creates a namespace and records it first, so `down` removes it even if `up` dies here.
-add_ns() {
+not_taken() {
     [ ! -e "/run/netns/$1" ] ||
         die "namespace $1 exists but is not this lab's (left from another run? 'ip netns del $1', or set LAB_PREFIX)"
+}
+
+add_ns() {
+    not_taken "$1"
     echo "$1" >>"$D/netns"
     ip netns add "$1"
     ip -n "$1" link set lo up
@@ -139,22 +143,16 @@ running() {
 # Stops the process PIDFILE names, if it is still COMM (a recycled pid is left alone):
 # SIGTERM, up to 5 s, then SIGKILL.
 stop_pid() {
-    local pidfile=$1 comm=$2 pid i
+    local pidfile=$1 comm=$2 pid signal i
     pid=$(cat "$pidfile" 2>/dev/null) || return 0
-    if running "$pidfile" "$comm"; then
-        kill -TERM "$pid" 2>/dev/null || true
+    for signal in TERM KILL; do
+        running "$pidfile" "$comm" || break
+        kill "-$signal" "$pid" 2>/dev/null || true
         for ((i = 0; i < 50; i++)); do
             running "$pidfile" "$comm" || break
             sleep 0.1
         done
-        if running "$pidfile" "$comm"; then
-            kill -KILL "$pid" 2>/dev/null || true
-            for ((i = 0; i < 50; i++)); do
-                running "$pidfile" "$comm" || break
-                sleep 0.1
-            done
-        fi
-    fi
+    done
     rm -f "$pidfile"
 }
 
@@ -377,10 +375,7 @@ cmd_up() {
         rm -f "$SOCK"
     fi
     local ns
-    for ns in "$UNDERLAY" "$P-ctl" "$P-ext" $(seq -f "$P-n%g" 1 "$n"); do
-        [ ! -e "/run/netns/$ns" ] ||
-            die "namespace $ns exists but is not this lab's (left from another run? 'ip netns del $ns', or set LAB_PREFIX)"
-    done
+    for ns in "$UNDERLAY" "$P-ctl" "$P-ext" $(seq -f "$P-n%g" 1 "$n"); do not_taken "$ns"; done
     local start=$SECONDS
     say "installing missing packages (deploy/install-deps.sh)"
     bash "$ROOT/deploy/install-deps.sh"
