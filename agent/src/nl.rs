@@ -125,17 +125,26 @@ pub async fn ensure_link(
     link: &Link,
     want: &LinkWant,
 ) -> Result<bool, rtnetlink::Error> {
+    let new_mac = want.mac.filter(|m| link.mac != Some(*m));
+    if new_mac.is_some() && link.up {
+        // Devices without live address change (a tap like yard0) refuse a new MAC while up
+        // (EBUSY): take the link down first; it comes back up below.
+        h.link()
+            .set(LinkUnspec::new_with_index(link.index).down().build())
+            .execute()
+            .await?;
+    }
     let mut b = LinkUnspec::new_with_index(link.index);
     let mut changed = false;
     if let Some(mtu) = want.mtu.filter(|m| link.mtu != Some(*m)) {
         b = b.mtu(mtu);
         changed = true;
     }
-    if let Some(mac) = want.mac.filter(|m| link.mac != Some(*m)) {
+    if let Some(mac) = new_mac {
         b = b.address(mac.to_vec());
         changed = true;
     }
-    if want.up && !link.up {
+    if want.up && (!link.up || new_mac.is_some()) {
         b = b.up();
         changed = true;
     }
