@@ -99,13 +99,7 @@ fn main() {
         "--pod",
         &web,
     ]);
-    let show = lab.yardctl_ok(&["service", "show", "web", "--json"]);
-    let vip = show
-        .split("\"cluster_ip\": \"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("vip")
-        .to_owned();
+    let vip = lab.cluster_ip("web");
     let node_port = format!("{}:30090", lab.nodes[0].ip);
     let cluster_ip = format!("{vip}:80");
     let direct = format!("{web_ip}:8080");

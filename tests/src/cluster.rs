@@ -422,6 +422,16 @@ impl Lab {
         false
     }
 
+    /// The ClusterIP the controller gave `service`.
+    pub fn cluster_ip(&self, service: &str) -> String {
+        let show = self.yardctl_ok(&["service", "show", service, "--json"]);
+        show.split("\"cluster_ip\": \"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("service {service} has no cluster_ip: {show}"))
+            .to_owned()
+    }
+
     /// The flows of a node's bridge, as `yardctl flows` prints them.
     pub fn flows(&self, node: usize, extra: &[&str]) -> String {
         let mut args = vec!["flows", self.nodes[node].name.as_str()];

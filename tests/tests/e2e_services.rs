@@ -128,20 +128,8 @@ fn nodeport_clusterip_hairpin_and_udp() {
         "--pod",
         &b3,
     ]);
-    let show = lab.yardctl_ok(&["service", "show", "web", "--json"]);
-    let vip = show
-        .split("\"cluster_ip\": \"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("cluster ip")
-        .to_owned();
-    let dns = lab.yardctl_ok(&["service", "show", "dns", "--json"]);
-    let dns_vip = dns
-        .split("\"cluster_ip\": \"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("cluster ip")
-        .to_owned();
+    let vip = lab.cluster_ip("web");
+    let dns_vip = lab.cluster_ip("dns");
 
     // From outside, every node's NodePort answers; over 100 connections both backends serve.
     let mut served: BTreeMap<String, usize> = BTreeMap::new();
@@ -198,13 +186,7 @@ fn nodeport_clusterip_hairpin_and_udp() {
         "--type",
         "ClusterIP",
     ]);
-    let empty = lab.yardctl_ok(&["service", "show", "empty", "--json"]);
-    let empty_vip = empty
-        .split("\"cluster_ip\": \"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("cluster ip")
-        .to_owned();
+    let empty_vip = lab.cluster_ip("empty");
     let dropped = || {
         let flows = lab.nodes[0].ofctl(&["dump-flows", "br-int", "table=40"]);
         let line = flows
