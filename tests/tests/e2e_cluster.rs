@@ -335,12 +335,20 @@ fn adding_a_pod_costs_the_same_with_many_pods() {
         let out = lab.yardctl_ok(&["pod", "list", "--node", "n1", "--json"]);
         (out.matches("\"wired\"").count() >= names.len()).then_some(())
     });
+    // Every pod's delivery rule is in (table 60 also has yard0's and the miss rule), and the
+    // controller has finished pushing: no flow update for a second.
     wait_for("n1's flows for 60 pods", PATIENCE, || {
-        let n = lab.nodes[0]
-            .ofctl(&["dump-flows", "br-int", "table=60"])
+        let dump = lab.nodes[0].ofctl(&["dump-flows", "br-int", "table=60"]);
+        let pods = dump
             .lines()
+            .filter(|l| l.contains("dl_dst=") && !l.contains("dl_dst=0a:58:0a:f4:01:02"))
             .count();
-        (n >= 60).then_some(())
+        (pods >= names.len()).then_some(())
+    });
+    wait_for("the controller to be idle", PATIENCE, || {
+        let before = lab.log("controller").matches("flows updated").count();
+        std::thread::sleep(Duration::from_secs(1));
+        (lab.log("controller").matches("flows updated").count() == before).then_some(())
     });
     let log_before = lab.log("controller").len();
     let (_, ip) = lab.add_pod("last", 0);

@@ -4,9 +4,7 @@
 pub mod of;
 pub mod ovsdb;
 
-use openflow::{
-    FlowStatsRequest, Group, Message, MultipartReplyBody, MultipartRequest, MultipartRequestBody,
-};
+use openflow::Group;
 use switchyard_api::{FlowEntry, FlowQuery, TableSelector};
 
 use crate::model::ClusterModel;
@@ -98,73 +96,45 @@ impl LiveFlows {
         };
         let names = pipeline::table_names();
         let mut out = Vec::new();
-        let flows = switch
-            .request(Message::MultipartRequest(MultipartRequest::new(
-                MultipartRequestBody::FlowStats(FlowStatsRequest::default()),
-            )))
-            .await
-            .map_err(failed)?;
-        for r in flows {
-            let Message::MultipartReply(r) = r else {
+        for s in switch.flows().await.map_err(failed)? {
+            let owner = owner_name(&model, s.cookie);
+            if table.is_some_and(|t| t != s.table_id)
+                || q.owner.as_ref().is_some_and(|o| *o != owner)
+            {
                 continue;
-            };
-            let MultipartReplyBody::FlowStats(stats) = r.body else {
-                continue;
-            };
-            for s in stats {
-                let owner = owner_name(&model, s.cookie);
-                if table.is_some_and(|t| t != s.table_id)
-                    || q.owner.as_ref().is_some_and(|o| *o != owner)
-                {
+            }
+            out.push(FlowEntry {
+                bridge: bridge.clone(),
+                table_id: s.table_id,
+                table: Table::from_id(s.table_id)
+                    .map(|t| t.name().to_owned())
+                    .unwrap_or_default(),
+                priority: s.priority,
+                cookie: s.cookie,
+                owner,
+                packets: s.packet_count,
+                bytes: s.byte_count,
+                text: s.display_with(&names).to_string(),
+            });
+        }
+        if table.is_none() {
+            for g in switch.groups().await.map_err(failed)? {
+                let owner =
+                    crate::flows::service::group_owner(&model, g.group_id).unwrap_or_default();
+                if q.owner.as_ref().is_some_and(|o| *o != owner) {
                     continue;
                 }
                 out.push(FlowEntry {
                     bridge: bridge.clone(),
-                    table_id: s.table_id,
-                    table: Table::from_id(s.table_id)
-                        .map(|t| t.name().to_owned())
-                        .unwrap_or_default(),
-                    priority: s.priority,
-                    cookie: s.cookie,
+                    table_id: 0,
+                    table: GROUP_TABLE.into(),
+                    priority: 0,
+                    cookie: 0,
                     owner,
-                    packets: s.packet_count,
-                    bytes: s.byte_count,
-                    text: s.display_with(&names).to_string(),
+                    packets: 0,
+                    bytes: 0,
+                    text: Group::from(&g).to_string(),
                 });
-            }
-        }
-        if table.is_none() {
-            let groups = switch
-                .request(Message::MultipartRequest(MultipartRequest::new(
-                    MultipartRequestBody::GroupDesc,
-                )))
-                .await
-                .map_err(failed)?;
-            for r in groups {
-                let Message::MultipartReply(r) = r else {
-                    continue;
-                };
-                let MultipartReplyBody::GroupDesc(groups) = r.body else {
-                    continue;
-                };
-                for g in groups {
-                    let owner =
-                        crate::flows::service::group_owner(&model, g.group_id).unwrap_or_default();
-                    if q.owner.as_ref().is_some_and(|o| *o != owner) {
-                        continue;
-                    }
-                    out.push(FlowEntry {
-                        bridge: bridge.clone(),
-                        table_id: 0,
-                        table: GROUP_TABLE.into(),
-                        priority: 0,
-                        cookie: 0,
-                        owner,
-                        packets: 0,
-                        bytes: 0,
-                        text: Group::from(&g).to_string(),
-                    });
-                }
             }
         }
         Ok(out)

@@ -14,7 +14,11 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use openflow::codec::OfCodec;
-use openflow::{bundle_flags, BundleAdd, BundleControl, BundleCtrlType, ErrorMsg, Frame, Message};
+use openflow::{
+    bundle_flags, BundleAdd, BundleControl, BundleCtrlType, ErrorMsg, FlowStats, FlowStatsRequest,
+    Frame, GroupDesc, Message, MultipartReply, MultipartReplyBody, MultipartRequest,
+    MultipartRequestBody,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
@@ -188,6 +192,50 @@ impl Switch {
         };
         let xid = self.xid();
         self.exchange(vec![Frame { xid, msg }], xid, until).await
+    }
+
+    /// Every flow of every table, with its counters.
+    ///
+    /// # Errors
+    /// [`SwitchError`]: closed, timed out, or refused.
+    pub async fn flows(&self) -> Result<Vec<FlowStats>, SwitchError> {
+        let body = MultipartRequestBody::FlowStats(FlowStatsRequest::default());
+        let mut out = Vec::new();
+        for r in self
+            .request(Message::MultipartRequest(MultipartRequest::new(body)))
+            .await?
+        {
+            if let Message::MultipartReply(MultipartReply {
+                body: MultipartReplyBody::FlowStats(stats),
+                ..
+            }) = r
+            {
+                out.extend(stats);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every group.
+    ///
+    /// # Errors
+    /// [`SwitchError`]: closed, timed out, or refused.
+    pub async fn groups(&self) -> Result<Vec<GroupDesc>, SwitchError> {
+        let body = MultipartRequestBody::GroupDesc;
+        let mut out = Vec::new();
+        for r in self
+            .request(Message::MultipartRequest(MultipartRequest::new(body)))
+            .await?
+        {
+            if let Message::MultipartReply(MultipartReply {
+                body: MultipartReplyBody::GroupDesc(groups),
+                ..
+            }) = r
+            {
+                out.extend(groups);
+            }
+        }
+        Ok(out)
     }
 
     /// Applies `msgs` atomically and in order (an ONF bundle: open, add each, commit), then

@@ -13,13 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openflow::{
-    Flow, FlowMod, FlowModCommand, FlowStatsRequest, Group, GroupMod, GroupModCommand, GroupType,
-    Match, Message, MultipartReplyBody, MultipartRequest, MultipartRequestBody,
+    Flow, FlowMod, FlowModCommand, Group, GroupMod, GroupModCommand, GroupType, Match, Message,
 };
 use switchyard_api::{NodeStatus, OpenflowState, OvsdbState};
 use tokio::sync::watch;
 
-use super::diff::{diff, Delta};
+use super::diff::diff;
 use crate::conn::of::{Switch, SwitchError, Switches};
 use crate::conn::ovsdb as node_db;
 use crate::flows::{self, FlowSet};
@@ -52,46 +51,20 @@ struct Synced {
 /// Reads what a switch holds of ours: flows with our cookies, and every group.
 pub async fn read_back(switch: &Switch) -> Result<FlowSet, SwitchError> {
     let mut set = FlowSet::default();
-    let replies = switch
-        .request(Message::MultipartRequest(MultipartRequest::new(
-            MultipartRequestBody::FlowStats(FlowStatsRequest::default()),
-        )))
-        .await?;
-    for r in replies {
-        if let Message::MultipartReply(r) = r {
-            if let MultipartReplyBody::FlowStats(stats) = r.body {
-                for s in &stats {
-                    if Owner::is_ours(s.cookie) {
-                        let f = Flow::from(s);
-                        set.flows
-                            .insert((f.table_id, f.priority, f.match_.clone()), f);
-                    }
-                }
-            }
-        }
+    for s in switch
+        .flows()
+        .await?
+        .iter()
+        .filter(|s| Owner::is_ours(s.cookie))
+    {
+        let f = Flow::from(s);
+        set.flows
+            .insert((f.table_id, f.priority, f.match_.clone()), f);
     }
-    let replies = switch
-        .request(Message::MultipartRequest(MultipartRequest::new(
-            MultipartRequestBody::GroupDesc,
-        )))
-        .await?;
-    for r in replies {
-        if let Message::MultipartReply(r) = r {
-            if let MultipartReplyBody::GroupDesc(groups) = r.body {
-                for g in &groups {
-                    set.groups.insert(g.group_id, Group::from(g));
-                }
-            }
-        }
+    for g in &switch.groups().await? {
+        set.groups.insert(g.group_id, Group::from(g));
     }
     Ok(set)
-}
-
-async fn push(switch: &Switch, delta: Delta) -> Result<Delta, SwitchError> {
-    if !delta.is_empty() {
-        switch.bundle(delta.messages.clone()).await?;
-    }
-    Ok(delta)
 }
 
 /// Brings one bridge in line with `want`: a full read-back after a (re)connect or when
@@ -110,10 +83,11 @@ async fn sync(
     } else {
         diff(&synced.flows, want)
     };
-    let d = push(switch, delta).await?;
-    if !d.is_empty() {
+    if !delta.is_empty() {
+        let d = &delta;
         tracing::info!(%node, bridge = switch.bridge, added = d.flows_added, changed = d.flows_changed,
             removed = d.flows_removed, groups = d.groups_changed, read_back = fresh || audit, "flows updated");
+        switch.bundle(delta.messages).await?;
     }
     synced.generation = switch.generation;
     synced.flows = want.clone();
@@ -121,26 +95,21 @@ async fn sync(
 }
 
 /// Runs node `name`'s reconciler until `stop` turns true or the node leaves the model.
-pub async fn run(shared: Arc<Shared>, name: NodeName, mut stop: watch::Receiver<bool>) {
+pub async fn run(shared: Arc<Shared>, name: NodeName, stop: watch::Receiver<bool>) {
     let Some(node) = shared.state.snapshot().nodes.get(&name).cloned() else {
         return;
     };
     let target = format!("tcp:{}:{}", node.ip, shared.ovsdb_port);
-    let mut status = NodeStatus::default();
-
-    // Connect to the node's OVSDB (the client reconnects by itself after the first success).
-    let client = loop {
-        match ovsdb::Client::connect(&target).await {
-            Ok(c) => break c,
-            Err(e) => {
-                status.ovsdb = OvsdbState::Connecting;
-                status.reason = Some(format!("OVSDB {target}: {e}"));
-                let _ = shared.state.set_node_status(&name, status.clone());
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = crate::stopped(&mut stop) => return,
-                }
-            }
+    // The client (re)connects by itself; the config loop reports its state.
+    let client = match ovsdb::Client::start(&target, ovsdb::ClientConfig::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            let status = NodeStatus {
+                reason: Some(format!("OVSDB {target}: {e}")),
+                ..NodeStatus::default()
+            };
+            let _ = shared.state.set_node_status(&name, status);
+            return;
         }
     };
     let replica = ovsdb::Replica::start(
@@ -167,8 +136,7 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, mut stop: watch::Receiver<
             ("Controller", &["target", "connection_mode"][..]),
         ],
     );
-    tracing::info!(node = %name, %target, "OVSDB connected");
-    let status = std::sync::Mutex::new(status);
+    let status = std::sync::Mutex::new(NodeStatus::default());
     // Two loops, so that flows never wait on OVSDB: right after br-ex gets its controller,
     // the node's OVSDB traffic (which crosses br-ex) stalls until br-ex's flows are pushed.
     tokio::join!(
@@ -233,15 +201,20 @@ async fn config_loop(
     let mut db_events = client.connection_events();
     let mut db_changes = replica.changed();
     let mut retry = false;
+    let mut seen_generation = 0;
     loop {
         let model = shared.state.snapshot();
         let Some(node) = model.nodes.get(name).cloned() else {
             return;
         };
-        let connected = matches!(
-            *db_events.borrow_and_update(),
-            ovsdb::ConnState::Connected { .. }
-        );
+        let conn = db_events.borrow_and_update().clone();
+        let connected = matches!(conn, ovsdb::ConnState::Connected { .. });
+        if let ovsdb::ConnState::Connected { generation } = conn {
+            if generation != seen_generation {
+                tracing::info!(node = %name, generation, "OVSDB connected");
+                seen_generation = generation;
+            }
+        }
         if connected {
             match node_db::ensure(client, &model, &node, shared.controller).await {
                 Ok(changed) => {
@@ -261,7 +234,16 @@ async fn config_loop(
                 }
             }
         } else {
-            report(shared, name, status, |s| s.ovsdb = OvsdbState::Connecting);
+            let reason = match conn {
+                ovsdb::ConnState::Disconnected { reason } => {
+                    Some(format!("OVSDB {}: {reason}", client.target()))
+                }
+                _ => None,
+            };
+            report(shared, name, status, |s| {
+                s.ovsdb = OvsdbState::Connecting;
+                s.reason = reason;
+            });
         }
         tokio::select! {
             _ = crate::stopped(&mut stop) => return,
