@@ -152,11 +152,18 @@ pub mod names {
     /// The patch port on br-ex.
     pub const PATCH_EX: &str = "patch-ex-to-int";
 
-    /// The Geneve port to `node`: `gnv-<node>`, cut to the 15 characters Linux allows.
-    pub fn tunnel(node: &str) -> String {
-        let mut name = format!("gnv-{node}");
-        name.truncate(15);
-        name
+    /// The Geneve port to `node` (index `index`): `gnv-<node>`, or, when that is longer than
+    /// the 15 characters Linux allows, the name cut short plus `~<index>` (node names are DNS
+    /// labels, so `~` never clashes with a full name, and the index keeps cut names apart).
+    pub fn tunnel(node: &str, index: u32) -> String {
+        let full = format!("gnv-{node}");
+        if full.len() <= 15 {
+            return full;
+        }
+        let tail = format!("~{index}");
+        let mut name = full;
+        name.truncate(15 - tail.len());
+        name + &tail
     }
 }
 
@@ -273,7 +280,10 @@ mod tests {
             Some((3, "br-ex"))
         );
         assert_eq!(from_datapath_id(0xdead), None);
-        assert_eq!(names::tunnel("a-very-long-node-name"), "gnv-a-very-long");
+        assert_eq!(names::tunnel("n2", 2), "gnv-n2");
+        assert_eq!(names::tunnel("worker-node-01", 1), "gnv-worker-no~1");
+        assert_ne!(names::tunnel("worker-node-01", 1), names::tunnel("worker-node-02", 2));
+        assert_eq!(names::tunnel("worker-node-0123", 300).len(), 15);
     }
 }
 

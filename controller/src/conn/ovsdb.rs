@@ -76,7 +76,7 @@ fn br_int_ports(model: &ClusterModel, node: &NodeSpec) -> Vec<PortSpec> {
     ];
     for other in model.nodes.values().filter(|o| o.name != node.name) {
         ports.push(port_spec(
-            &names::tunnel(other.name.as_str()),
+            &names::tunnel(other.name.as_str(), other.index),
             "geneve",
             &[
                 ("remote_ip", other.ip.to_string()),
