@@ -296,6 +296,11 @@ pod_ip() { ip -n "$(pod_ns "$1")" -4 -o addr show scope global 2>/dev/null | awk
 pod_wired() {
     yardctl pod show "$1" 2>/dev/null | grep -Eq '^state:[[:space:]]+wired' && [ -n "$(pod_ip "$1")" ]
 }
+# The controller has pushed the pod's flows to its node (it learns the port from OVSDB after
+# the agent attached it, so this follows `wired` by a moment, longer on a loaded machine).
+pod_flows() {
+    yardctl flows "${1%-*}" --owner "$1" 2>/dev/null | grep -q "owner=$1"
+}
 
 # The service's backends: the first pod of n1 and of n2 (both of n1's with one node).
 backends() {
@@ -321,6 +326,8 @@ demo() {
     for pod in $(pods); do
         wait_until "pod $pod to be wired by the agent on ${pod%-*}" "$WAIT" pod_wired "$pod" ||
             die "pod $pod: not wired; see lab.sh logs agent ${pod%-*}"
+        wait_until "pod $pod's flows on ${pod%-*}" "$WAIT" pod_flows "$pod" ||
+            die "pod $pod: the controller pushed no flows for it; see lab.sh logs controller"
     done
     n=$(backends)
     say "service demo: NodePort $NODEPORT -> port 80 of $n (an HTTP responder in each)"
@@ -447,12 +454,12 @@ cmd_prove() {
     tmp=$(mktemp -d "$D/prove.XXXXXX")
     declare -A ipof
     for p in "${all[@]}"; do ipof[$p]=$(pod_ip "$p"); done
-    # Every ping in parallel; each retries for up to 10 s (the first packet to a new
-    # tunnel peer is lost while OVS resolves the peer's MAC).
+    # Every ping in parallel; each retries for up to 20 s (the first packet to a new
+    # tunnel peer is lost while OVS resolves the peer's MAC; a loaded machine is slow).
     for p in "${all[@]}"; do
         for q in "${all[@]}"; do
             [ "$p" = "$q" ] && continue
-            (nsx "$(pod_ns "$p")" ping -q -c 1 -w 10 "${ipof[$q]:-0.0.0.0}" >/dev/null 2>&1 &&
+            (nsx "$(pod_ns "$p")" ping -q -c 1 -w 20 "${ipof[$q]:-0.0.0.0}" >/dev/null 2>&1 &&
                 echo ok >"$tmp/$p.$q" || echo FAIL >"$tmp/$p.$q") &
             jobs+=($!)
         done

@@ -50,15 +50,23 @@ impl LabScript {
             .expect("run deploy/lab.sh")
     }
 
+    /// The last 60 lines of a log in the lab directory, for failure messages.
+    fn log_tail(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
     /// Runs `lab.sh ARGS`, asserts it succeeded and returns its stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
-            "lab.sh {args:?} failed ({}):\n{stdout}\n{}",
+            "lab.sh {args:?} failed ({}):\n{stdout}\n{}\n---- controller log (end) ----\n{}",
             out.status,
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail("controller.log")
         );
         stdout
     }
