@@ -282,7 +282,10 @@ mod tests {
         assert_eq!(from_datapath_id(0xdead), None);
         assert_eq!(names::tunnel("n2", 2), "gnv-n2");
         assert_eq!(names::tunnel("worker-node-01", 1), "gnv-worker-no~1");
-        assert_ne!(names::tunnel("worker-node-01", 1), names::tunnel("worker-node-02", 2));
+        assert_ne!(
+            names::tunnel("worker-node-01", 1),
+            names::tunnel("worker-node-02", 2)
+        );
         assert_eq!(names::tunnel("worker-node-0123", 300).len(), 15);
     }
 }
