@@ -130,6 +130,9 @@ pub mod port {
     pub const PATCH_INT: u32 = 2;
     /// `patch-ex-to-int` on br-ex (a high number: the uplink is usually there first).
     pub const PATCH_EX: u32 = 65000;
+    /// The TCP port br-ex listens on for the controller (`ptcp:PORT:NODE_IP`); the
+    /// controller dials it.
+    pub const BR_EX_OPENFLOW: u16 = 6654;
     /// The Geneve port to node index `k` is `TUNNEL_BASE + k`.
     pub const TUNNEL_BASE: u32 = 4096;
 

@@ -342,9 +342,14 @@ impl Switches {
     }
 }
 
+/// A number no other connection of this process got.
+fn next_generation() -> u64 {
+    static GENERATION: AtomicU64 = AtomicU64::new(1);
+    GENERATION.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Accepts switches on `listener` until `stop` turns true.
 pub async fn listen(listener: TcpListener, switches: Switches, mut stop: watch::Receiver<bool>) {
-    static GENERATION: AtomicU64 = AtomicU64::new(1);
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -357,13 +362,66 @@ pub async fn listen(listener: TcpListener, switches: Switches, mut stop: watch::
             },
             _ = crate::stopped(&mut stop) => return,
         };
-        let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
         let (switches, stop) = (switches.clone(), stop.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve(stream, peer, generation, switches, stop).await {
+            if let Err(e) = serve(stream, peer, next_generation(), switches, stop).await {
                 tracing::info!(%peer, error = %e, "OpenFlow connection ended");
             }
         });
+    }
+}
+
+/// Connects to a switch's passive OpenFlow target (`ptcp:PORT:IP` on the switch) and keeps
+/// reconnecting, with backoff, until `stop` turns true or the future is dropped.
+pub async fn dial(addr: SocketAddr, switches: Switches, mut stop: watch::Receiver<bool>) {
+    const MIN: Duration = Duration::from_millis(100);
+    let mut backoff = MIN;
+    loop {
+        let attempt = tokio::select! {
+            r = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)) => r,
+            _ = crate::stopped(&mut stop) => return,
+        };
+        match attempt {
+            Ok(Ok(stream)) => {
+                backoff = MIN;
+                if let Err(e) = serve(
+                    stream,
+                    addr,
+                    next_generation(),
+                    switches.clone(),
+                    stop.clone(),
+                )
+                .await
+                {
+                    tracing::info!(peer = %addr, error = %e, "OpenFlow connection ended");
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %addr, error = %e, "connecting to the switch failed")
+            }
+            Err(_) => tracing::debug!(peer = %addr, "connecting to the switch timed out"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = crate::stopped(&mut stop) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// A switch's entry in [`Switches`], removed when its connection ends — also when the
+/// future serving it is dropped.
+struct Registered {
+    switches: Switches,
+    node: u32,
+    bridge: &'static str,
+    generation: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.switches
+            .remove(self.node, self.bridge, self.generation);
     }
 }
 
@@ -389,8 +447,13 @@ async fn serve(
     let (switch, rx) = Switch::new(node, bridge, generation, peer.to_string());
     tracing::info!(%peer, node_index = node, bridge, "switch connected");
     switches.insert(switch);
+    let _registered = Registered {
+        switches,
+        node,
+        bridge,
+        generation,
+    };
     let result = drive(framed, rx, stop).await;
-    switches.remove(node, bridge, generation);
     tracing::info!(%peer, node_index = node, bridge, "switch disconnected");
     result
 }

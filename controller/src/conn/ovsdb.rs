@@ -140,17 +140,19 @@ pub async fn ensure(
     let tables: Vec<(u8, &str)> = Table::ALL.iter().map(|t| (t.id(), t.name())).collect();
     changed |= vswitch::set_flow_table_names(client, names::BR_INT, &tables).await?;
     let (ip, of_port) = controller;
-    let target = format!("tcp:{ip}:{of_port}");
-    let ctl = |mode: &str| ControllerSpec {
-        target: target.clone(),
-        connection_mode: Some(mode.to_owned()),
+    let ctl = |target: String, mode: Option<&str>| ControllerSpec {
+        target,
+        connection_mode: mode.map(str::to_owned),
         inactivity_probe_ms: Some(5_000),
         max_backoff_ms: Some(2_000),
     };
-    changed |= vswitch::set_controllers(client, names::BR_INT, &[ctl("out-of-band")]).await?;
-    // br-ex carries the node's own traffic, the controller connection included: in-band
-    // keeps that working while the controller's flows are being pushed. Set last.
-    changed |= vswitch::set_controllers(client, names::BR_EX, &[ctl("in-band")]).await?;
+    let br_int = ctl(format!("tcp:{ip}:{of_port}"), Some("out-of-band"));
+    changed |= vswitch::set_controllers(client, names::BR_INT, &[br_int]).await?;
+    // br-ex carries the node's own traffic (this OVSDB session, the tunnels). An active
+    // controller would make OVS flush its table and stop switching until our flows arrive;
+    // a passive target that the controller dials leaves br-ex a plain switch throughout.
+    let br_ex = ctl(format!("ptcp:{}:{}", port::BR_EX_OPENFLOW, node.ip), None);
+    changed |= vswitch::set_controllers(client, names::BR_EX, &[br_ex]).await?;
     Ok(changed)
 }
 

@@ -139,10 +139,17 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, stop: watch::Receiver<bool
     let status = std::sync::Mutex::new(NodeStatus::default());
     // Two loops, so that flows never wait on OVSDB: right after br-ex gets its controller,
     // the node's OVSDB traffic (which crosses br-ex) stalls until br-ex's flows are pushed.
-    tokio::join!(
-        config_loop(&shared, &name, &client, &replica, &status, stop.clone()),
-        flows_loop(&shared, &name, &replica, &status, stop.clone()),
-    );
+    // br-int connects to the controller; the controller dials br-ex's passive target.
+    let br_ex = std::net::SocketAddr::from((node.ip, crate::pipeline::port::BR_EX_OPENFLOW));
+    tokio::select! {
+        _ = async {
+            tokio::join!(
+                config_loop(&shared, &name, &client, &replica, &status, stop.clone()),
+                flows_loop(&shared, &name, &replica, &status, stop.clone()),
+            )
+        } => {}
+        _ = crate::conn::of::dial(br_ex, shared.switches.clone(), stop.clone()) => {}
+    }
     if !*stop.borrow() && !shared.state.snapshot().nodes.contains_key(&name) {
         forget(&shared, &node, &client).await;
     }
@@ -271,6 +278,12 @@ async fn flows_loop(
     let mut audit = tokio::time::interval(shared.audit);
     audit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     audit.tick().await;
+    // Until the replica holds the node's interfaces the pods' ports are unknown, and a push
+    // then would take their flows away (after a controller restart, say).
+    tokio::select! {
+        _ = replica.ready() => {}
+        _ = crate::stopped(&mut stop) => return,
+    }
     let mut full = false;
     loop {
         let model = shared.state.snapshot();
