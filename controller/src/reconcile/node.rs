@@ -137,9 +137,9 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, stop: watch::Receiver<bool
         ],
     );
     let status = std::sync::Mutex::new(NodeStatus::default());
-    // Two loops, so that flows never wait on OVSDB: right after br-ex gets its controller,
-    // the node's OVSDB traffic (which crosses br-ex) stalls until br-ex's flows are pushed.
-    // br-int connects to the controller; the controller dials br-ex's passive target.
+    // Two loops, so that flows never wait on an OVSDB round trip (they read the replica), and
+    // configuration never waits on a switch. br-int connects to the controller; the
+    // controller dials br-ex's passive target.
     let br_ex = std::net::SocketAddr::from((node.ip, crate::pipeline::port::BR_EX_OPENFLOW));
     tokio::select! {
         _ = async {
