@@ -351,12 +351,11 @@ fn our_flow_mod_bytes_equal_ovs_ofctl_parse_flow() {
             run(Command::new("ovs-ofctl").args(["-O", "OpenFlow13", "-mmmmm", "parse-flow", &l]));
         let hex = ofctl_hex(&out);
         let f: Flow = l.parse().unwrap();
-        let ours: String = Frame::new(1, Message::FlowMod(f.to_flow_mod(FlowModCommand::Add)))
-            .to_bytes()
-            .unwrap()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let ours = hex_of(
+            &Frame::new(1, Message::FlowMod(f.to_flow_mod(FlowModCommand::Add)))
+                .to_bytes()
+                .unwrap(),
+        );
         if hex != ours {
             bad.push(format!("  {l}\n    ovs: {hex}\n    our: {ours}"));
         }
@@ -380,12 +379,11 @@ fn our_group_mod_bytes_equal_ovs_ofctl_parse_group() {
             run(Command::new("ovs-ofctl").args(["-O", "OpenFlow13", "-mmmmm", "parse-group", &l]));
         let hex = ofctl_hex(&out);
         let g: Group = l.parse().unwrap();
-        let ours: String = Frame::new(1, Message::GroupMod(g.to_group_mod(GroupModCommand::Add)))
-            .to_bytes()
-            .unwrap()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let ours = hex_of(
+            &Frame::new(1, Message::GroupMod(g.to_group_mod(GroupModCommand::Add)))
+                .to_bytes()
+                .unwrap(),
+        );
         if hex != ours {
             bad.push(format!("  {l}\n    ovs: {hex}\n    our: {ours}"));
         }
