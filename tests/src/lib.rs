@@ -370,10 +370,25 @@ impl Ovs {
     }
 
     /// Kills one daemon (`ovsdb-server` or `ovs-vswitchd`) with SIGKILL, for fault tests.
+    /// Returns once the process is gone (or a zombie), so that what follows never meets the
+    /// old daemon still holding its socket.
     pub fn kill(&self, daemon: &str) {
         if let Some(pid) = self.pid(daemon) {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             let _ = std::fs::remove_file(self.dir.path().join(format!("{daemon}.pid")));
+            wait_for(
+                &format!("{daemon} (pid {pid}) to exit"),
+                Duration::from_secs(30),
+                || {
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    let state = stat
+                        .rsplit(')')
+                        .next()
+                        .and_then(|r| r.split_whitespace().next());
+                    matches!(state, None | Some("Z" | "X")).then_some(())
+                },
+            );
         }
     }
 
