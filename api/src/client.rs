@@ -188,6 +188,15 @@ impl Client {
         self.call(Method::POST, "/v1/pods", Some(pod)).await
     }
 
+    /// `POST /v1/pods/batch`: stores many pods in one change (all or none).
+    pub async fn add_pods(&self, pods: &[NewPod]) -> Result<Vec<Pod>, Error> {
+        #[derive(Serialize)]
+        struct Batch<'a> {
+            pods: &'a [NewPod],
+        }
+        self.call(Method::POST, "/v1/pods/batch", Some(&Batch { pods })).await
+    }
+
     /// `GET /v1/pods`, optionally only the pods of one node.
     pub async fn pods(&self, node: Option<&NodeName>) -> Result<Vec<Pod>, Error> {
         match node {

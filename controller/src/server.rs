@@ -204,6 +204,7 @@ fn router_with_shutdown(
         .route("/v1/nodes", post(add_node).get(list_nodes))
         .route("/v1/nodes/{name}", get(get_node).delete(remove_node))
         .route("/v1/pods", post(add_pod).get(list_pods))
+        .route("/v1/pods/batch", post(add_pods))
         .route("/v1/pods/{name}", get(get_pod).delete(remove_pod))
         .route("/v1/pods/{name}/status", put(set_pod_status))
         .route("/v1/services", post(add_service).get(list_services))
@@ -304,6 +305,21 @@ async fn add_pod(
     let Json(req) = body?;
     let pod = app.state.add_pod(req).await?;
     Ok((StatusCode::CREATED, Json(pod)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PodBatch {
+    pods: Vec<NewPod>,
+}
+
+async fn add_pods(
+    State(app): State<App>,
+    body: Result<Json<PodBatch>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(req) = body?;
+    let pods = app.state.add_pods(req.pods).await?;
+    Ok((StatusCode::CREATED, Json(pods)))
 }
 
 #[derive(Deserialize)]

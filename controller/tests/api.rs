@@ -887,3 +887,27 @@ async fn services_survive_a_restart_and_wake_watchers() {
     assert_eq!(spec.name.as_str(), "web");
     assert_eq!(backends, services[0].backends);
 }
+
+#[tokio::test]
+async fn a_pod_batch_is_added_in_one_revision_or_not_at_all() {
+    let t = TestController::start().await;
+    let c = t.client();
+    c.add_node(&node("n1", "192.168.56.11")).await.unwrap();
+    let before = c.health().await.unwrap().revision;
+    let added = c
+        .add_pods(&[pod("a", "n1"), pod("b", "n1"), pod("c", "n1")])
+        .await
+        .unwrap();
+    let names: Vec<&str> = added.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(c.health().await.unwrap().revision, before + 1);
+
+    // One bad entry (an unknown node) refuses the batch, naming it; nothing is added.
+    let e = c
+        .add_pods(&[pod("d", "n1"), pod("e", "n9")])
+        .await
+        .unwrap_err();
+    assert_eq!(api_status(&e), 404);
+    assert!(e.to_string().contains("n9"), "{e}");
+    assert_eq!(c.pods(None).await.unwrap().len(), 3);
+}
