@@ -102,7 +102,7 @@ pub fn node_subnet_count(model: &ClusterModel) -> u64 {
 /// # Errors
 /// [`IpamError::NoNodeSubnet`] when every subnet is in use.
 pub fn allocate_node_index(model: &ClusterModel) -> Result<u32, IpamError> {
-    let used: BTreeSet<u32> = model.nodes.values().map(|n| n.index).collect();
+    let used: BTreeSet<u32> = model.nodes().values().map(|n| n.index).collect();
     let limit = node_subnet_count(model).min(u64::from(u32::MAX));
     (1..limit)
         .filter_map(|k| u32::try_from(k).ok())
@@ -110,7 +110,7 @@ pub fn allocate_node_index(model: &ClusterModel) -> Result<u32, IpamError> {
         .ok_or(IpamError::NoNodeSubnet {
             cluster_cidr: model.cluster.cluster_cidr,
             node_prefix_len: model.cluster.node_prefix_len,
-            used: model.nodes.len(),
+            used: model.nodes().len(),
         })
 }
 
@@ -175,7 +175,7 @@ pub fn is_cluster_ip(service_cidr: &Ipv4Cidr, ip: Ipv4Addr) -> bool {
 pub fn allocate_cluster_ip(model: &ClusterModel) -> Result<Ipv4Addr, IpamError> {
     let cidr = model.cluster.service_cidr;
     let used: BTreeSet<u64> = model
-        .services
+        .services()
         .values()
         .filter_map(|s| cidr.offset_of(s.cluster_ip))
         .collect();
@@ -184,7 +184,7 @@ pub fn allocate_cluster_ip(model: &ClusterModel) -> Result<Ipv4Addr, IpamError> 
         .and_then(|o| cidr.host(o))
         .ok_or(IpamError::NoClusterIp {
             service_cidr: cidr,
-            used: model.services.len(),
+            used: model.services().len(),
         })
 }
 
@@ -194,7 +194,7 @@ pub fn allocate_cluster_ip(model: &ClusterModel) -> Result<Ipv4Addr, IpamError> 
 /// [`IpamError::NoNodePort`] naming the range when every port is in use.
 pub fn allocate_node_port(model: &ClusterModel) -> Result<u16, IpamError> {
     let used: BTreeSet<u16> = model
-        .services
+        .services()
         .values()
         .filter_map(|s| s.node_port)
         .collect();
@@ -212,14 +212,14 @@ pub fn allocate_node_port(model: &ClusterModel) -> Result<u16, IpamError> {
 /// # Errors
 /// [`IpamError::NoServiceId`] when all 0xFFFFF ids are in use.
 pub fn allocate_service_id(model: &ClusterModel) -> Result<ServiceId, IpamError> {
-    let used: BTreeSet<u32> = model.services.values().map(|s| s.id.get()).collect();
+    let used: BTreeSet<u32> = model.services().values().map(|s| s.id.get()).collect();
     (ServiceId::MIN.get()..=ServiceId::MAX.get())
         .find(|id| !used.contains(id))
         .map(ServiceId)
         .ok_or(IpamError::NoServiceId {
             min: ServiceId::MIN,
             max: ServiceId::MAX,
-            used: model.services.len(),
+            used: model.services().len(),
         })
 }
 
@@ -255,7 +255,7 @@ mod tests {
             uplink: None,
             datapath: Datapath::Netdev,
         };
-        m.nodes.insert(spec.name.clone(), spec.clone());
+        m.insert_node(spec.clone());
         spec
     }
 
@@ -268,7 +268,7 @@ mod tests {
             ip,
             netns: format!("yp-{name}"),
         };
-        m.pods.insert(name, spec);
+        m.insert_pod(spec);
         Ok(ip)
     }
 
@@ -299,7 +299,7 @@ mod tests {
         );
         let pod = m
             .api_pod(
-                &m.pods[&"b".parse::<PodName>().unwrap()],
+                &m.pods()[&"b".parse::<PodName>().unwrap()],
                 Default::default(),
             )
             .unwrap();
@@ -316,12 +316,12 @@ mod tests {
         for p in ["a", "b", "c"] {
             add_pod(&mut m, &n1, p).unwrap();
         }
-        m.pods.remove(&"b".parse::<PodName>().unwrap());
+        m.remove_pod(&"b".parse::<PodName>().unwrap());
         assert_eq!(
             add_pod(&mut m, &n1, "d").unwrap(),
             Ipv4Addr::new(10, 244, 1, 4)
         );
-        m.nodes.remove(&"n1".parse::<NodeName>().unwrap());
+        m.remove_node(&"n1".parse::<NodeName>().unwrap());
         assert_eq!(allocate_node_index(&m).unwrap(), 1);
     }
 
@@ -375,7 +375,7 @@ mod tests {
             },
             backends: Default::default(),
         };
-        m.services.insert(spec.name.clone(), spec);
+        m.insert_service(spec);
         Ok(())
     }
 
@@ -385,7 +385,7 @@ mod tests {
         add_service(&mut m, "a", true).unwrap();
         add_service(&mut m, "b", false).unwrap();
         add_service(&mut m, "c", true).unwrap();
-        let svc = |n: &str| &m.services[&n.parse::<switchyard_api::ServiceName>().unwrap()];
+        let svc = |n: &str| &m.services()[&n.parse::<switchyard_api::ServiceName>().unwrap()];
         assert_eq!(svc("a").cluster_ip, Ipv4Addr::new(10, 96, 0, 2));
         assert_eq!(svc("b").cluster_ip, Ipv4Addr::new(10, 96, 0, 3));
         assert_eq!(
@@ -405,9 +405,9 @@ mod tests {
         for n in ["a", "b", "c"] {
             add_service(&mut m, n, true).unwrap();
         }
-        m.services.remove(&"b".parse().unwrap());
+        m.remove_service(&"b".parse().unwrap());
         add_service(&mut m, "d", true).unwrap();
-        let d = &m.services[&"d".parse().unwrap()];
+        let d = &m.services()[&"d".parse::<crate::model::ServiceName>().unwrap()];
         assert_eq!(
             (d.cluster_ip, d.node_port, d.id),
             (Ipv4Addr::new(10, 96, 0, 3), Some(30001), ServiceId(2))
@@ -446,16 +446,16 @@ mod tests {
         let mut m = ClusterModel::new(Cluster::default());
         add_service(&mut m, "first", true).unwrap();
         // The rest of the range, filled directly (allocating each would be quadratic).
-        let template = m.services.values().next().unwrap().clone();
+        let template = m.services().values().next().unwrap().clone();
         for (i, port) in NODE_PORTS.skip(1).enumerate() {
             let mut spec = template.clone();
             spec.name = format!("s{i}").parse().unwrap();
             spec.id = ServiceId(u32::from(port));
             spec.cluster_ip = m.cluster.service_cidr.host(3 + i as u64).unwrap();
             spec.node_port = Some(port);
-            m.services.insert(spec.name.clone(), spec);
+            m.insert_service(spec);
         }
-        assert_eq!(m.services.len(), 2768);
+        assert_eq!(m.services().len(), 2768);
         m.check().unwrap();
         let e = allocate_node_port(&m).unwrap_err();
         assert!(

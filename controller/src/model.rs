@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
+use imbl::{OrdMap, OrdSet};
+
 use serde::{Deserialize, Serialize};
 use switchyard_api::{
     Backend, Cluster, Datapath, Ipv4Cidr, MacAddr, Node, NodeStatus, Pod, PodStatus, Protocol,
@@ -86,21 +88,65 @@ pub struct NodeAddrs {
     pub mgmt_mac: MacAddr,
 }
 
+/// The names a change touched: added, removed or modified nodes, pods and services. The
+/// reconcilers turn them into the owners whose flows to recompute, on the nodes concerned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// Nodes added, removed or changed.
+    pub nodes: BTreeSet<NodeName>,
+    /// Pods added, removed or changed.
+    pub pods: BTreeSet<PodName>,
+    /// Services added, removed or changed (their backends included).
+    pub services: BTreeSet<ServiceName>,
+}
+
+impl Touched {
+    /// Adds everything `other` touched.
+    pub fn merge(&mut self, other: &Touched) {
+        self.nodes.extend(other.nodes.iter().cloned());
+        self.pods.extend(other.pods.iter().cloned());
+        self.services.extend(other.services.iter().cloned());
+    }
+
+    /// Whether nothing was touched.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.pods.is_empty() && self.services.is_empty()
+    }
+}
+
 /// The whole desired state at one revision. Immutable once published by
 /// [`ClusterState`](crate::state::ClusterState); readers hold it in an `Arc`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The maps are persistent (`imbl`): a copy shares its structure with the original, so a
+/// change costs what it touches, not what the cluster holds. They change only through the
+/// methods here, which keep the indexes (pods by node, services by id) and record what a
+/// change [`touched`](Self::touched).
+#[derive(Debug, Clone)]
 pub struct ClusterModel {
     /// Increases by one with every committed change.
     pub revision: u64,
     /// Cluster-wide settings (fixed once the cluster exists).
     pub cluster: Cluster,
-    /// Nodes by name.
-    pub nodes: BTreeMap<NodeName, NodeSpec>,
-    /// Pods by name.
-    pub pods: BTreeMap<PodName, PodSpec>,
-    /// Services by name.
-    pub services: BTreeMap<ServiceName, ServiceSpec>,
+    nodes: OrdMap<NodeName, NodeSpec>,
+    pods: OrdMap<PodName, PodSpec>,
+    services: OrdMap<ServiceName, ServiceSpec>,
+    pods_by_node: OrdMap<NodeName, OrdSet<PodName>>,
+    service_ids: OrdMap<ServiceId, ServiceName>,
+    touched: Touched,
 }
+
+/// Models are equal when their contents are; what the last change touched does not count.
+impl PartialEq for ClusterModel {
+    fn eq(&self, other: &Self) -> bool {
+        self.revision == other.revision
+            && self.cluster == other.cluster
+            && self.nodes == other.nodes
+            && self.pods == other.pods
+            && self.services == other.services
+    }
+}
+
+impl Eq for ClusterModel {}
 
 impl ClusterModel {
     /// An empty cluster at revision 0.
@@ -108,10 +154,108 @@ impl ClusterModel {
         ClusterModel {
             revision: 0,
             cluster,
-            nodes: BTreeMap::new(),
-            pods: BTreeMap::new(),
-            services: BTreeMap::new(),
+            nodes: OrdMap::new(),
+            pods: OrdMap::new(),
+            services: OrdMap::new(),
+            pods_by_node: OrdMap::new(),
+            service_ids: OrdMap::new(),
+            touched: Touched::default(),
         }
+    }
+
+    /// Nodes by name.
+    pub fn nodes(&self) -> &OrdMap<NodeName, NodeSpec> {
+        &self.nodes
+    }
+
+    /// Pods by name.
+    pub fn pods(&self) -> &OrdMap<PodName, PodSpec> {
+        &self.pods
+    }
+
+    /// Services by name.
+    pub fn services(&self) -> &OrdMap<ServiceName, ServiceSpec> {
+        &self.services
+    }
+
+    /// What changed since the last [`take_touched`](Self::take_touched); for a published
+    /// model, what the change that made it touched.
+    pub fn touched(&self) -> &Touched {
+        &self.touched
+    }
+
+    /// Returns what changed and starts recording afresh.
+    pub fn take_touched(&mut self) -> Touched {
+        std::mem::take(&mut self.touched)
+    }
+
+    /// Adds or replaces a node; returns the one it replaced.
+    pub fn insert_node(&mut self, node: NodeSpec) -> Option<NodeSpec> {
+        self.touched.nodes.insert(node.name.clone());
+        self.nodes.insert(node.name.clone(), node)
+    }
+
+    /// Removes a node (not its pods: remove those first).
+    pub fn remove_node(&mut self, name: &NodeName) -> Option<NodeSpec> {
+        let node = self.nodes.remove(name)?;
+        self.touched.nodes.insert(name.clone());
+        Some(node)
+    }
+
+    /// Adds or replaces a pod; returns the one it replaced.
+    pub fn insert_pod(&mut self, pod: PodSpec) -> Option<PodSpec> {
+        let old = self.remove_pod(&pod.name);
+        self.touched.pods.insert(pod.name.clone());
+        self.pods_by_node
+            .entry(pod.node.clone())
+            .or_default()
+            .insert(pod.name.clone());
+        self.pods.insert(pod.name.clone(), pod);
+        old
+    }
+
+    /// Removes a pod (not from the services that have it as a backend).
+    pub fn remove_pod(&mut self, name: &PodName) -> Option<PodSpec> {
+        let pod = self.pods.remove(name)?;
+        self.touched.pods.insert(name.clone());
+        if let Some(on_node) = self.pods_by_node.get_mut(&pod.node) {
+            on_node.remove(name);
+            if on_node.is_empty() {
+                self.pods_by_node.remove(&pod.node);
+            }
+        }
+        Some(pod)
+    }
+
+    /// Adds or replaces a service; returns the one it replaced.
+    pub fn insert_service(&mut self, svc: ServiceSpec) -> Option<ServiceSpec> {
+        let old = self.remove_service(&svc.name);
+        self.touched.services.insert(svc.name.clone());
+        self.service_ids.insert(svc.id, svc.name.clone());
+        self.services.insert(svc.name.clone(), svc);
+        old
+    }
+
+    /// Removes a service.
+    pub fn remove_service(&mut self, name: &ServiceName) -> Option<ServiceSpec> {
+        let svc = self.services.remove(name)?;
+        self.touched.services.insert(name.clone());
+        self.service_ids.remove(&svc.id);
+        Some(svc)
+    }
+
+    /// Changes a service with `f` (which must keep its name); `None` if there is no such
+    /// service.
+    pub fn update_service<T>(
+        &mut self,
+        name: &ServiceName,
+        f: impl FnOnce(&mut ServiceSpec) -> T,
+    ) -> Option<T> {
+        let mut svc = self.services.get(name)?.clone();
+        let out = f(&mut svc);
+        debug_assert_eq!(&svc.name, name, "update_service renamed a service");
+        self.insert_service(svc);
+        Some(out)
     }
 
     /// The subnet of node index `index`, if the cluster CIDR has it.
@@ -135,9 +279,13 @@ impl ClusterModel {
         })
     }
 
-    /// The pods on `node`, by name.
-    pub fn pods_on<'a>(&'a self, node: &'a NodeName) -> impl Iterator<Item = &'a PodSpec> + 'a {
-        self.pods.values().filter(move |p| &p.node == node)
+    /// The pods on `node`, by name (from an index: the cluster's other pods cost nothing).
+    pub fn pods_on<'a>(&'a self, node: &NodeName) -> impl Iterator<Item = &'a PodSpec> + 'a {
+        self.pods_by_node
+            .get(node)
+            .into_iter()
+            .flat_map(|names| names.iter())
+            .filter_map(|name| self.pods.get(name))
     }
 
     /// Why `ip` cannot be a node address of this cluster, if it cannot.
@@ -311,7 +459,7 @@ impl ClusterModel {
 
     /// The service with this id (e.g. read back from a cookie or group id).
     pub fn service_by_id(&self, id: ServiceId) -> Option<&ServiceSpec> {
-        self.services.values().find(|s| s.id == id)
+        self.services.get(self.service_ids.get(&id)?)
     }
 
     /// The services that have `pod` as a backend.

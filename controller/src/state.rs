@@ -22,7 +22,7 @@ use tokio::sync::{watch, Mutex};
 
 use crate::config::{ClusterOverrides, ConfigError};
 use crate::ipam::{self, IpamError};
-use crate::model::{ClusterModel, NodeSpec, PodSpec, ServiceSpec};
+use crate::model::{ClusterModel, NodeSpec, PodSpec, ServiceSpec, Touched};
 use crate::store::{Store, StoreError};
 
 /// Why a read or a change was refused. Each variant names the object.
@@ -131,6 +131,44 @@ struct Inner {
     writer: Arc<Mutex<()>>,
     revision: watch::Sender<u64>,
     runtime: RwLock<Runtime>,
+    history: std::sync::Mutex<History>,
+}
+
+/// How many recent revisions keep what they touched; a reconciler further behind recomputes
+/// its node in full.
+const HISTORY: usize = 4096;
+
+/// What each of the last [`HISTORY`] revisions touched, oldest first.
+#[derive(Default)]
+struct History {
+    entries: std::collections::VecDeque<(u64, Touched)>,
+}
+
+impl History {
+    fn record(&mut self, revision: u64, touched: &Touched) {
+        if self.entries.len() == HISTORY {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((revision, touched.clone()));
+    }
+
+    /// Everything revisions `from + 1 ..= to` touched, if all of them are still here.
+    fn between(&self, from: u64, to: u64) -> Option<Touched> {
+        let mut out = Touched::default();
+        if from >= to {
+            return Some(out);
+        }
+        let first = self.entries.front()?.0;
+        if first > from + 1 {
+            return None;
+        }
+        for (rev, touched) in &self.entries {
+            if *rev > from && *rev <= to {
+                out.merge(touched);
+            }
+        }
+        Some(out)
+    }
 }
 
 /// The controller's cluster state. Cheap to clone (one `Arc`).
@@ -156,11 +194,11 @@ impl ClusterState {
     /// The store's errors (corrupt, newer format, unreadable); invalid `overrides` for a new
     /// cluster; `overrides` that differ from an existing cluster's settings.
     pub fn open(store: Arc<dyn Store>, overrides: &ClusterOverrides) -> Result<Self, StateError> {
-        let model = match store.load()? {
+        let mut model = match store.load()? {
             Some(model) => {
                 overrides.check_matches(&model.cluster)?;
                 tracing::info!(store = %store.describe(), revision = model.revision,
-                    nodes = model.nodes.len(), pods = model.pods.len(), "cluster state loaded");
+                    nodes = model.nodes().len(), pods = model.pods().len(), "cluster state loaded");
                 model
             }
             None => {
@@ -172,6 +210,7 @@ impl ClusterState {
                 model
             }
         };
+        model.take_touched();
         let (revision, _) = watch::channel(model.revision);
         Ok(ClusterState {
             inner: Arc::new(Inner {
@@ -180,6 +219,7 @@ impl ClusterState {
                 writer: Arc::new(Mutex::new(())),
                 revision,
                 runtime: RwLock::new(Runtime::default()),
+                history: std::sync::Mutex::new(History::default()),
             }),
         })
     }
@@ -197,6 +237,16 @@ impl ClusterState {
     /// The current revision.
     pub fn revision(&self) -> u64 {
         *self.inner.revision.borrow()
+    }
+
+    /// What the revisions after `from` up to `to` touched, or `None` if `from` is too old to
+    /// know (then a reader recomputes everything).
+    pub fn touched_between(&self, from: u64, to: u64) -> Option<Touched> {
+        self.inner
+            .history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .between(from, to)
     }
 
     /// A receiver that sees every new revision (after the model with it is committed, so a
@@ -222,7 +272,7 @@ impl ClusterState {
     /// [`StateError::NotFound`] if the node is not (or no longer) in the cluster.
     pub fn set_node_status(&self, node: &NodeName, status: NodeStatus) -> Result<(), StateError> {
         let mut rt = self.runtime_mut();
-        if !self.snapshot().nodes.contains_key(node) {
+        if !self.snapshot().nodes().contains_key(node) {
             return Err(StateError::not_found("node", node));
         }
         rt.nodes.insert(node.clone(), status);
@@ -240,7 +290,7 @@ impl ClusterState {
     /// [`StateError::NotFound`] if the pod is not in the cluster.
     pub fn set_pod_status(&self, pod: &PodName, status: PodStatus) -> Result<(), StateError> {
         let mut rt = self.runtime_mut();
-        if !self.snapshot().pods.contains_key(pod) {
+        if !self.snapshot().pods().contains_key(pod) {
             return Err(StateError::not_found("pod", pod));
         }
         rt.pods.insert(pod.clone(), status);
@@ -255,7 +305,7 @@ impl ClusterState {
     /// All nodes in API form, by name.
     pub fn nodes(&self) -> Vec<Node> {
         let m = self.snapshot();
-        m.nodes
+        m.nodes()
             .values()
             .filter_map(|n| m.api_node(n, self.node_status(&n.name)))
             .collect()
@@ -267,7 +317,7 @@ impl ClusterState {
     /// [`StateError::NotFound`] naming it.
     pub fn node(&self, name: &NodeName) -> Result<Node, StateError> {
         let m = self.snapshot();
-        m.nodes
+        m.nodes()
             .get(name)
             .and_then(|n| m.api_node(n, self.node_status(name)))
             .ok_or_else(|| StateError::not_found("node", name))
@@ -280,11 +330,11 @@ impl ClusterState {
     pub fn pods(&self, node: Option<&NodeName>) -> Result<Vec<Pod>, StateError> {
         let m = self.snapshot();
         if let Some(node) = node {
-            if !m.nodes.contains_key(node) {
+            if !m.nodes().contains_key(node) {
                 return Err(StateError::not_found("node", node));
             }
         }
-        Ok(m.pods
+        Ok(m.pods()
             .values()
             .filter(|p| match node {
                 Some(n) => &p.node == n,
@@ -300,7 +350,7 @@ impl ClusterState {
     /// [`StateError::NotFound`] naming it.
     pub fn pod(&self, name: &PodName) -> Result<Pod, StateError> {
         let m = self.snapshot();
-        m.pods
+        m.pods()
             .get(name)
             .and_then(|p| m.api_pod(p, self.pod_status(name)))
             .ok_or_else(|| StateError::not_found("pod", name))
@@ -313,7 +363,7 @@ impl ClusterState {
     pub fn node_view(&self, name: &NodeName) -> Result<NodeView, StateError> {
         let m = self.snapshot();
         let spec = m
-            .nodes
+            .nodes()
             .get(name)
             .ok_or_else(|| StateError::not_found("node", name))?;
         let node = m
@@ -363,13 +413,13 @@ impl ClusterState {
     pub async fn add_node(&self, req: NewNode) -> Result<Node, StateError> {
         let name = req.name.clone();
         self.change(move |m| {
-            if m.nodes.contains_key(&req.name) {
+            if m.nodes().contains_key(&req.name) {
                 return Err(StateError::Exists {
                     kind: "node",
                     name: req.name.to_string(),
                 });
             }
-            if let Some(other) = m.nodes.values().find(|n| n.ip == req.ip) {
+            if let Some(other) = m.nodes().values().find(|n| n.ip == req.ip) {
                 return Err(StateError::DuplicateIp {
                     node: req.name.clone(),
                     ip: req.ip,
@@ -397,7 +447,7 @@ impl ClusterState {
                 datapath: req.datapath.unwrap_or_default(),
             };
             tracing::info!(node = %spec.name, ip = %spec.ip, index, "node added");
-            m.nodes.insert(spec.name.clone(), spec);
+            m.insert_node(spec);
             Ok(())
         })
         .await?;
@@ -412,7 +462,7 @@ impl ClusterState {
         let name = name.clone();
         let removed = self
             .change(move |m| {
-                if !m.nodes.contains_key(&name) {
+                if !m.nodes().contains_key(&name) {
                     return Err(StateError::not_found("node", &name));
                 }
                 let pods: Vec<PodName> = m.pods_on(&name).map(|p| p.name.clone()).collect();
@@ -428,10 +478,10 @@ impl ClusterState {
                     });
                 }
                 for pod in &pods {
-                    m.pods.remove(pod);
+                    m.remove_pod(pod);
                 }
                 drop_backends(m, &pods.iter().collect());
-                m.nodes.remove(&name);
+                m.remove_node(&name);
                 tracing::info!(node = %name, pods = pods.len(), "node removed");
                 Ok((name, pods))
             })
@@ -473,7 +523,7 @@ impl ClusterState {
             let mut free = BTreeMap::new();
             for (name, count) in wanted {
                 // An unknown node is reported by `insert_pod_with`, naming the pod's request.
-                if let Some(node) = m.nodes.get(&name) {
+                if let Some(node) = m.nodes().get(&name) {
                     free.insert(name, ipam::allocate_pod_ips(m, node, count)?.into_iter());
                 }
             }
@@ -500,8 +550,7 @@ impl ClusterState {
         let removed = self
             .change(move |m| {
                 let pod = m
-                    .pods
-                    .remove(&name)
+                    .remove_pod(&name)
                     .ok_or_else(|| StateError::not_found("pod", &name))?;
                 drop_backends(m, &[&name].into());
                 tracing::info!(pod = %name, node = %pod.node, "pod removed");
@@ -515,7 +564,7 @@ impl ClusterState {
     /// All services in API form, by name.
     pub fn services(&self) -> Vec<Service> {
         let m = self.snapshot();
-        m.services.values().map(|s| m.api_service(s)).collect()
+        m.services().values().map(|s| m.api_service(s)).collect()
     }
 
     /// One service in API form.
@@ -524,7 +573,7 @@ impl ClusterState {
     /// [`StateError::NotFound`] naming it.
     pub fn service(&self, name: &ServiceName) -> Result<Service, StateError> {
         let m = self.snapshot();
-        m.services
+        m.services()
             .get(name)
             .map(|s| m.api_service(s))
             .ok_or_else(|| StateError::not_found("service", name))
@@ -540,7 +589,7 @@ impl ClusterState {
     pub async fn add_service(&self, req: NewService) -> Result<Service, StateError> {
         let name = req.name.clone();
         self.change(move |m| {
-            if m.services.contains_key(&req.name) {
+            if m.services().contains_key(&req.name) {
                 return Err(StateError::Exists {
                     kind: "service",
                     name: req.name.to_string(),
@@ -576,7 +625,7 @@ impl ClusterState {
                         format!("{port} is outside the node port range {}", ipam::node_port_range()),
                     ));
                 }
-                if let Some(other) = m.services.values().find(|s| s.node_port == Some(port)) {
+                if let Some(other) = m.services().values().find(|s| s.node_port == Some(port)) {
                     return Err(StateError::NodePortInUse {
                         service: req.name.clone(),
                         node_port: port,
@@ -603,7 +652,7 @@ impl ClusterState {
             };
             tracing::info!(service = %spec.name, id = spec.id.get(), cluster_ip = %spec.cluster_ip,
                 node_port = ?spec.node_port, backends = spec.backends.len(), "service added");
-            m.services.insert(spec.name.clone(), spec);
+            m.insert_service(spec);
             Ok(())
         })
         .await?;
@@ -617,8 +666,7 @@ impl ClusterState {
     pub async fn remove_service(&self, name: &ServiceName) -> Result<(), StateError> {
         let name = name.clone();
         self.change(move |m| {
-            m.services
-                .remove(&name)
+            m.remove_service(&name)
                 .ok_or_else(|| StateError::not_found("service", &name))?;
             tracing::info!(service = %name, "service removed");
             Ok(())
@@ -641,7 +689,7 @@ impl ClusterState {
         let service = name.clone();
         self.change_if(move |m| {
             let svc = m
-                .services
+                .services()
                 .get(&name)
                 .ok_or_else(|| StateError::not_found("service", &name))?;
             non_empty(&name, &pods)?;
@@ -650,11 +698,11 @@ impl ClusterState {
             if added.is_empty() {
                 return Ok(((), false));
             }
-            if let Some(svc) = m.services.get_mut(&name) {
+            m.update_service(&name, |svc| {
                 svc.backends.extend(added.iter().cloned());
                 tracing::info!(service = %name, added = added.len(),
                     backends = svc.backends.len(), "service backends added");
-            }
+            });
             Ok(((), true))
         })
         .await?;
@@ -675,18 +723,19 @@ impl ClusterState {
         let service = name.clone();
         self.change_if(move |m| {
             let svc = m
-                .services
-                .get_mut(&name)
+                .services()
+                .get(&name)
                 .ok_or_else(|| StateError::not_found("service", &name))?;
             non_empty(&name, &pods)?;
-            let before = svc.backends.len();
-            for pod in &pods {
-                svc.backends.remove(pod);
-            }
-            let removed = before - svc.backends.len();
+            let removed = pods.iter().filter(|p| svc.backends.contains(*p)).count();
             if removed > 0 {
-                tracing::info!(service = %name, removed, backends = svc.backends.len(),
-                    "service backends removed");
+                m.update_service(&name, |svc| {
+                    for pod in &pods {
+                        svc.backends.remove(pod);
+                    }
+                    tracing::info!(service = %name, removed, backends = svc.backends.len(),
+                        "service backends removed");
+                });
             }
             Ok(((), removed > 0))
         })
@@ -722,6 +771,7 @@ impl ClusterState {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
             let mut next = ClusterModel::clone(&current);
+            next.take_touched();
             let (out, changed) = f(&mut next)?;
             if !changed {
                 return Ok(out);
@@ -729,6 +779,7 @@ impl ClusterState {
             next.revision = current.revision + 1;
             inner.store.save(&next)?;
             let revision = next.revision;
+            inner.history.lock().unwrap_or_else(PoisonError::into_inner).record(revision, next.touched());
             *inner
                 .committed
                 .write()
@@ -769,14 +820,14 @@ fn insert_pod_with(
     req: NewPod,
     ip: impl FnOnce(&ClusterModel, &NodeSpec) -> Result<std::net::Ipv4Addr, IpamError>,
 ) -> Result<(), StateError> {
-    if m.pods.contains_key(&req.name) {
+    if m.pods().contains_key(&req.name) {
         return Err(StateError::Exists {
             kind: "pod",
             name: req.name.to_string(),
         });
     }
     let node = m
-        .nodes
+        .nodes()
         .get(&req.node)
         .ok_or_else(|| StateError::not_found("node", &req.node))?;
     let netns = req.netns.unwrap_or_else(|| format!("yp-{}", req.name));
@@ -796,20 +847,26 @@ fn insert_pod_with(
         ip,
         netns,
     };
-    m.pods.insert(spec.name.clone(), spec);
+    m.insert_pod(spec);
     Ok(())
 }
 
 /// Removes `pods` from every service's backends (as Kubernetes drops a deleted pod from its
 /// endpoints).
 fn drop_backends(m: &mut ClusterModel, pods: &BTreeSet<&PodName>) {
-    for svc in m.services.values_mut() {
-        let before = svc.backends.len();
-        svc.backends.retain(|p| !pods.contains(p));
-        if svc.backends.len() != before {
+    let hit: Vec<ServiceName> = m
+        .services()
+        .values()
+        .filter(|svc| svc.backends.iter().any(|p| pods.contains(p)))
+        .map(|svc| svc.name.clone())
+        .collect();
+    for name in hit {
+        m.update_service(&name, |svc| {
+            let before = svc.backends.len();
+            svc.backends.retain(|p| !pods.contains(p));
             tracing::info!(service = %svc.name, removed = before - svc.backends.len(),
                 "removed pods dropped from service backends");
-        }
+        });
     }
 }
 
@@ -819,7 +876,7 @@ fn known_backends(
     service: &ServiceName,
     pods: &[PodName],
 ) -> Result<BTreeSet<PodName>, StateError> {
-    match pods.iter().find(|p| !m.pods.contains_key(*p)) {
+    match pods.iter().find(|p| !m.pods().contains_key(*p)) {
         Some(pod) => Err(StateError::UnknownBackend {
             service: service.clone(),
             pod: pod.clone(),

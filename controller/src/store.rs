@@ -180,17 +180,17 @@ impl FileStore {
         let mut model = ClusterModel::new(file.cluster);
         model.revision = file.revision;
         for node in file.nodes {
-            if let Some(dup) = model.nodes.insert(node.name.clone(), node) {
+            if let Some(dup) = model.insert_node(node) {
                 return Err(self.corrupt(format!("node {} appears twice", dup.name)));
             }
         }
         for pod in file.pods {
-            if let Some(dup) = model.pods.insert(pod.name.clone(), pod) {
+            if let Some(dup) = model.insert_pod(pod) {
                 return Err(self.corrupt(format!("pod {} appears twice", dup.name)));
             }
         }
         for svc in file.services.unwrap_or_default() {
-            if let Some(dup) = model.services.insert(svc.name.clone(), svc) {
+            if let Some(dup) = model.insert_service(svc) {
                 return Err(self.corrupt(format!("service {} appears twice", dup.name)));
             }
         }
@@ -203,9 +203,9 @@ impl FileStore {
             format: FORMAT_VERSION,
             revision: model.revision,
             cluster: model.cluster.clone(),
-            nodes: model.nodes.values().cloned().collect(),
-            pods: model.pods.values().cloned().collect(),
-            services: Some(model.services.values().cloned().collect()),
+            nodes: model.nodes().values().cloned().collect(),
+            pods: model.pods().values().cloned().collect(),
+            services: Some(model.services().values().cloned().collect()),
         };
         let mut bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
         bytes.push(b'\n');
@@ -339,9 +339,9 @@ mod tests {
             node_port: Some(30053),
             backends: [pod.name.clone()].into(),
         };
-        m.nodes.insert(node.name.clone(), node);
-        m.pods.insert(pod.name.clone(), pod);
-        m.services.insert(svc.name.clone(), svc);
+        m.insert_node(node);
+        m.insert_pod(pod);
+        m.insert_service(svc);
         m
     }
 
@@ -419,9 +419,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         let mut m = model_at(1);
-        m.pods
-            .values_mut()
-            .for_each(|p| p.ip = "10.244.2.3".parse().unwrap());
+        let mut pod = m.pods().values().next().cloned().unwrap();
+        pod.ip = "10.244.2.3".parse().unwrap();
+        m.insert_pod(pod);
         std::fs::write(&path, FileStore::encode(&m)).unwrap();
         let e = FileStore::new(&path).load().unwrap_err();
         assert!(
@@ -447,8 +447,8 @@ mod tests {
         std::fs::write(&path, v1).unwrap();
         let store = FileStore::new(&path);
         let mut m = store.load().unwrap().unwrap();
-        assert_eq!((m.revision, m.pods.len()), (4, 1));
-        assert!(m.services.is_empty());
+        assert_eq!((m.revision, m.pods().len()), (4, 1));
+        assert!(m.services().is_empty());
         // The next save writes format 2, which reads back the same.
         m.revision = 5;
         store.save(&m).unwrap();
@@ -484,7 +484,10 @@ mod tests {
         ];
         for (message, breaks) in cases {
             let mut m = model_at(1);
-            m.services.values_mut().for_each(breaks);
+            let names: Vec<_> = m.services().keys().cloned().collect();
+            for name in names {
+                m.update_service(&name, breaks);
+            }
             std::fs::write(&path, FileStore::encode(&m)).unwrap();
             let e = FileStore::new(&path).load().unwrap_err();
             assert!(e.to_string().contains(message), "{message}: {e}");

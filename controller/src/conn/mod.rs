@@ -29,12 +29,12 @@ pub struct LiveFlows {
 pub fn owner_name(model: &ClusterModel, cookie: u64) -> String {
     match Owner::from_cookie(cookie) {
         Some(Owner::Node(i)) => model
-            .nodes
+            .nodes()
             .values()
             .find(|n| n.index == i)
             .map(|n| n.name.to_string()),
         Some(Owner::Pod(ip)) => model
-            .pods
+            .pods()
             .values()
             .find(|p| p.ip == ip)
             .map(|p| p.name.to_string()),
@@ -48,7 +48,7 @@ impl LiveFlows {
     async fn dump_now(&self, q: &FlowQuery) -> Result<Vec<FlowEntry>, FlowError> {
         let model = self.state.snapshot();
         let node = model
-            .nodes
+            .nodes()
             .get(&q.node)
             .ok_or_else(|| FlowError::NotConnected {
                 node: q.node.clone(),
@@ -72,8 +72,8 @@ impl LiveFlows {
             )?),
         };
         if let Some(owner) = &q.owner {
-            let known = model.nodes.keys().any(|n| n.as_str() == owner)
-                || model.pods.keys().any(|p| p.as_str() == owner)
+            let known = model.nodes().keys().any(|n| n.as_str() == owner)
+                || model.pods().keys().any(|p| p.as_str() == owner)
                 || crate::flows::service::id_of(&model, owner).is_some();
             if !known {
                 return Err(FlowError::BadQuery {

@@ -74,7 +74,7 @@ fn br_int_ports(model: &ClusterModel, node: &NodeSpec) -> Vec<PortSpec> {
             None,
         ),
     ];
-    for other in model.nodes.values().filter(|o| o.name != node.name) {
+    for other in model.nodes().values().filter(|o| o.name != node.name) {
         ports.push(port_spec(
             &names::tunnel(other.name.as_str(), other.index),
             "geneve",
@@ -229,7 +229,7 @@ pub fn learn(replica: &ovsdb::Replica, model: &ClusterModel, node: &NodeSpec) ->
             .get(POD_KEY)
             .and_then(|p| p.parse::<PodName>().ok())
         {
-            if model.pods.get(&pod).is_some_and(|p| p.node == node.name) {
+            if model.pods().get(&pod).is_some_and(|p| p.node == node.name) {
                 learned.pod_ports.insert(pod, ofport);
             }
         } else if node.uplink.as_deref() == Some(name) {

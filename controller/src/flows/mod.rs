@@ -121,7 +121,7 @@ pub fn desired(model: &ClusterModel, node: &NodeSpec, learned: &Learned) -> Node
             pod::flows(&ctx, pod, port, &mut out.br_int);
         }
     }
-    for other in model.nodes.values().filter(|o| o.name != node.name) {
+    for other in model.nodes().values().filter(|o| o.name != node.name) {
         tunnel::flows(&ctx, other, &mut out.br_int);
     }
     service::flows(&ctx, learned, &mut out);
@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn every_builder_writes_flows_the_codec_accepts() {
         let m = model(3, 2);
-        for node in m.nodes.values() {
+        for node in m.nodes().values() {
             let d = desired(&m, node, &learned_all(&m, node));
             assert!(d.br_int.invalid.is_empty(), "{:#?}", d.br_int.invalid);
             assert!(d.br_ex.invalid.is_empty(), "{:#?}", d.br_ex.invalid);
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn desired_state_is_a_pure_function_of_its_inputs() {
         let m = model(2, 3);
-        let n1 = &m.nodes[&"n1".parse().unwrap()];
+        let n1 = &m.nodes()[&"n1".parse::<crate::model::NodeName>().unwrap()];
         let l = learned_all(&m, n1);
         assert_eq!(desired(&m, n1, &l), desired(&m, n1, &l));
     }
@@ -234,7 +234,7 @@ mod tests {
     fn a_pod_costs_the_same_flows_on_its_node_and_none_elsewhere() {
         let small = model(2, 1);
         let big = model(2, 100);
-        let n1 = &small.nodes[&"n1".parse().unwrap()];
+        let n1 = &small.nodes()[&"n1".parse::<crate::model::NodeName>().unwrap()];
         let per_pod_small = desired(&small, n1, &learned_all(&small, n1)).br_int.len()
             - desired(
                 &small,
@@ -246,7 +246,7 @@ mod tests {
             )
             .br_int
             .len();
-        let n1b = &big.nodes[&"n1".parse().unwrap()];
+        let n1b = &big.nodes()[&"n1".parse::<crate::model::NodeName>().unwrap()];
         let per_pod_big = (desired(&big, n1b, &learned_all(&big, n1b)).br_int.len()
             - desired(
                 &big,
@@ -261,8 +261,8 @@ mod tests {
             / 100;
         assert_eq!(per_pod_small, per_pod_big);
         // Node 2's flows do not depend on node 1's pods.
-        let n2 = &small.nodes[&"n2".parse().unwrap()];
-        let n2b = &big.nodes[&"n2".parse().unwrap()];
+        let n2 = &small.nodes()[&"n2".parse::<crate::model::NodeName>().unwrap()];
+        let n2b = &big.nodes()[&"n2".parse::<crate::model::NodeName>().unwrap()];
         let empty = Learned {
             uplink_port: Some(1),
             ..Learned::default()

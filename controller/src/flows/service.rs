@@ -34,7 +34,7 @@ pub fn group_owner(model: &ClusterModel, group_id: u32) -> Option<String> {
 /// The name of the service with this id.
 pub fn name_of(model: &ClusterModel, id: u32) -> Option<String> {
     model
-        .services
+        .services()
         .values()
         .find(|s| s.id.get() == id)
         .map(|s| s.name.to_string())
@@ -43,7 +43,7 @@ pub fn name_of(model: &ClusterModel, id: u32) -> Option<String> {
 /// The id of the service with this name.
 pub fn id_of(model: &ClusterModel, name: &str) -> Option<u32> {
     model
-        .services
+        .services()
         .values()
         .find(|s| s.name.as_str() == name)
         .map(|s| s.id.get())
@@ -143,7 +143,7 @@ mod tests {
     fn svc_with(n: usize) -> (ServiceSpec, Vec<Backend>) {
         let m = model(1, 1);
         let mut svc = m
-            .services
+            .services()
             .values()
             .next()
             .cloned()

@@ -91,7 +91,7 @@ mod tests {
     #[test]
     fn the_same_state_twice_sends_nothing() {
         let m = model(2, 2);
-        let n1 = &m.nodes[&"n1".parse().unwrap()];
+        let n1 = &m.nodes()[&"n1".parse::<crate::model::NodeName>().unwrap()];
         let l = learned(&[("p1-0", 5), ("p1-1", 6)]);
         let a = desired(&m, n1, &l);
         assert!(diff(&a.br_int, &desired(&m, n1, &l).br_int).is_empty());
@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn a_new_pod_sends_only_its_flows_and_removal_takes_them_back() {
         let m = model(2, 2);
-        let n1 = &m.nodes[&"n1".parse().unwrap()];
+        let n1 = &m.nodes()[&"n1".parse::<crate::model::NodeName>().unwrap()];
         let before = desired(&m, n1, &learned(&[("p1-0", 5)])).br_int;
         let after = desired(&m, n1, &learned(&[("p1-0", 5), ("p1-1", 6)])).br_int;
         let d = diff(&before, &after);
@@ -119,7 +119,7 @@ mod tests {
     fn a_new_backend_changes_one_group_per_node_and_no_flow() {
         let before = with_service(2, 2, &["p1-0", "p2-0"]);
         let after = with_service(2, 2, &["p1-0", "p2-0", "p2-1"]);
-        for node in before.nodes.values() {
+        for node in before.nodes().values() {
             let l = learned(&[]);
             let d = diff(
                 &desired(&before, node, &l).br_int,
@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn a_moved_port_changes_flows_in_place() {
         let m = model(1, 1);
-        let n1 = &m.nodes[&"n1".parse().unwrap()];
+        let n1 = &m.nodes()[&"n1".parse::<crate::model::NodeName>().unwrap()];
         let a = desired(&m, n1, &learned(&[("p1-0", 5)])).br_int;
         let b = desired(&m, n1, &learned(&[("p1-0", 9)])).br_int;
         let d = diff(&a, &b);

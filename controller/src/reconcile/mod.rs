@@ -20,14 +20,14 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
         let model = shared.state.snapshot();
         running.retain(|name, task| {
-            let keep = model.nodes.contains_key(name) && !task.is_finished();
+            let keep = model.nodes().contains_key(name) && !task.is_finished();
             if !keep {
                 tracing::info!(node = %name, "node reconciler stopped");
                 task.abort();
             }
             keep
         });
-        for name in model.nodes.keys() {
+        for name in model.nodes().keys() {
             if !running.contains_key(name) {
                 let task = tokio::spawn(node::run(shared.clone(), name.clone(), stop.clone()));
                 running.insert(name.clone(), task);

@@ -96,7 +96,7 @@ async fn sync(
 
 /// Runs node `name`'s reconciler until `stop` turns true or the node leaves the model.
 pub async fn run(shared: Arc<Shared>, name: NodeName, stop: watch::Receiver<bool>) {
-    let Some(node) = shared.state.snapshot().nodes.get(&name).cloned() else {
+    let Some(node) = shared.state.snapshot().nodes().get(&name).cloned() else {
         return;
     };
     let target = format!("tcp:{}:{}", node.ip, shared.ovsdb_port);
@@ -150,7 +150,7 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, stop: watch::Receiver<bool
         } => {}
         _ = crate::conn::of::dial(br_ex, shared.switches.clone(), stop.clone()) => {}
     }
-    if !*stop.borrow() && !shared.state.snapshot().nodes.contains_key(&name) {
+    if !*stop.borrow() && !shared.state.snapshot().nodes().contains_key(&name) {
         forget(&shared, &node, &client).await;
     }
 }
@@ -211,7 +211,7 @@ async fn config_loop(
     let mut seen_generation = 0;
     loop {
         let model = shared.state.snapshot();
-        let Some(node) = model.nodes.get(name).cloned() else {
+        let Some(node) = model.nodes().get(name).cloned() else {
             return;
         };
         let conn = db_events.borrow_and_update().clone();
@@ -287,7 +287,7 @@ async fn flows_loop(
     let mut full = false;
     loop {
         let model = shared.state.snapshot();
-        let Some(node) = model.nodes.get(name).cloned() else {
+        let Some(node) = model.nodes().get(name).cloned() else {
             return;
         };
         let learned = node_db::learn(replica, &model, &node);
