@@ -105,6 +105,135 @@ pub fn table_names() -> openflow::TableNames {
     openflow::TableNames::new(&names)
 }
 
+/// A slice of a register or conntrack field the pipeline gives a meaning, as
+/// `FIELD[ofs..ofs+n_bits-1]` in ovs-ofctl syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldBits {
+    /// The field.
+    pub field: openflow::Field,
+    /// First bit.
+    pub ofs: u16,
+    /// Width in bits.
+    pub n_bits: u16,
+    /// What it holds, for docs and errors.
+    pub name: &'static str,
+}
+
+impl FieldBits {
+    /// As the codec's slice type, with the header Open vSwitch uses inside actions (the NXM
+    /// one where the field has one), so what a switch reports back compares equal.
+    pub fn slice(self) -> openflow::action::nx::FieldSlice {
+        let field = openflow::oxm::FIELDS
+            .iter()
+            .find(|d| d.field == self.field)
+            .map_or(self.field, |d| d.act);
+        openflow::action::nx::FieldSlice {
+            field,
+            ofs: self.ofs,
+            n_bits: self.n_bits,
+        }
+    }
+
+    /// The first `n_bits` of this slice.
+    pub const fn first(self, n_bits: u16) -> FieldBits {
+        FieldBits { n_bits, ..self }
+    }
+}
+
+/// `reg0`: where the packet entered br-int (one of [`source`]), set by the classifier.
+pub const REG_SOURCE: FieldBits = FieldBits {
+    field: openflow::Field::reg(0),
+    ofs: 0,
+    n_bits: 32,
+    name: "packet source",
+};
+
+/// `ct_mark[0..3]`: where the first packet of a service connection came from ([`source`]),
+/// copied from `reg0[0..3]` when the connection is committed.
+pub const CT_MARK_SOURCE: FieldBits = FieldBits {
+    field: openflow::Field::CT_MARK,
+    ofs: 0,
+    n_bits: 4,
+    name: "connection source",
+};
+
+/// `ct_label[0..47]`: the source MAC of a service connection's request (the reply goes
+/// back to it).
+pub const CT_LABEL_REQUEST_SRC: FieldBits = FieldBits {
+    field: openflow::Field::CT_LABEL,
+    ofs: 0,
+    n_bits: 48,
+    name: "request source MAC",
+};
+
+/// `ct_label[64..111]`: the destination MAC of a service connection's request (the reply
+/// leaves with it as its source).
+pub const CT_LABEL_REQUEST_DST: FieldBits = FieldBits {
+    field: openflow::Field::CT_LABEL,
+    ofs: 64,
+    n_bits: 48,
+    name: "request destination MAC",
+};
+
+/// Priorities inside the tables, named for what the flows at each level do. A table's miss
+/// rule is [`prio::MISS`].
+pub mod prio {
+    /// Every table's lowest rule (drop, or go on for service and service-snat).
+    pub const MISS: u16 = 0;
+    /// classifier: a port sorted into its source.
+    pub const PORT: u16 = 100;
+    /// port-security: a pod's own MAC and IP.
+    pub const POD_SOURCE: u16 = 100;
+    /// arp-responder: an answer for an address.
+    pub const ARP_ANSWER: u16 = 100;
+    /// conntrack: replies to this node's SNAT address.
+    pub const UNSNAT: u16 = 200;
+    /// conntrack: everything else goes on to conntrack-dnat.
+    pub const TRACK: u16 = 100;
+    /// service: replies of NodePort connections leave through br-ex.
+    pub const NODEPORT_REPLY: u16 = 300;
+    /// service: later packets of NodePort connections get their SNAT.
+    pub const NODEPORT_REQUEST: u16 = 250;
+    /// service: new connections to a service address (the service's own flows).
+    pub const SERVICE: u16 = 200;
+    /// service: other requests may be hairpin (service-snat decides).
+    pub const MAYBE_HAIRPIN: u16 = 100;
+    /// service-snat: new NodePort connections from outside.
+    pub const NODEPORT_SNAT: u16 = 200;
+    /// service-snat: a pod that reached itself through a service.
+    pub const HAIRPIN: u16 = 190;
+    /// l3-forward: a local address (a pod, yard0).
+    pub const LOCAL: u16 = 200;
+    /// l3-forward: another node's pod subnet.
+    pub const REMOTE_SUBNET: u16 = 100;
+    /// l3-forward: unknown cluster and service addresses.
+    pub const UNKNOWN_CLUSTER: u16 = 50;
+    /// l3-forward: the host's own traffic to outside the cluster.
+    pub const HOST_OUTSIDE: u16 = 20;
+    /// l3-forward: pod egress to the host.
+    pub const EGRESS: u16 = 10;
+    /// l2-forward: delivery to a MAC.
+    pub const DELIVER: u16 = 100;
+    /// br-ex: NodePort steering and the way back out.
+    pub const BR_EX_STEER: u16 = 100;
+    /// br-ex: everything else is switched normally.
+    pub const BR_EX_NORMAL: u16 = 1;
+}
+
+/// Group ids: a service's top group is `id << 12`, its children (large services) `id << 12 | k`
+/// for k ≥ 1, so every group names its service.
+pub mod group {
+    /// The group `k` of service `id` (0: the top group).
+    pub const fn service(id: u32, k: u32) -> u32 {
+        id << 12 | k
+    }
+
+    /// The service id a group belongs to.
+    pub const fn service_of(group_id: u32) -> u32 {
+        group_id >> 12
+    }
+}
+
 /// `reg0` holds where the packet entered br-int (set by the classifier).
 pub mod source {
     /// A local pod's port.
@@ -133,13 +262,9 @@ pub mod port {
     /// The TCP port br-ex listens on for the controller (`ptcp:PORT:NODE_IP`); the
     /// controller dials it.
     pub const BR_EX_OPENFLOW: u16 = 6654;
-    /// The Geneve port to node index `k` is `TUNNEL_BASE + k`.
-    pub const TUNNEL_BASE: u32 = 4096;
-
-    /// The Geneve port number for the tunnel to node index `k`.
-    pub const fn tunnel(k: u32) -> u32 {
-        TUNNEL_BASE + k
-    }
+    /// The one flow-based Geneve port (`remote_ip=flow`). Earlier releases had one port per
+    /// peer at 4096 + its index, so 4096 itself was never taken.
+    pub const TUNNEL: u32 = 4096;
 }
 
 /// Bridge and port names on every node.
@@ -155,19 +280,12 @@ pub mod names {
     /// The patch port on br-ex.
     pub const PATCH_EX: &str = "patch-ex-to-int";
 
-    /// The Geneve port to `node` (index `index`): `gnv-<node>`, or, when that is longer than
-    /// the 15 characters Linux allows, the name cut short plus `~<index>` (node names are DNS
-    /// labels, so `~` never clashes with a full name, and the index keeps cut names apart).
-    pub fn tunnel(node: &str, index: u32) -> String {
-        let full = format!("gnv-{node}");
-        if full.len() <= 15 {
-            return full;
-        }
-        let tail = format!("~{index}");
-        let mut name = full;
-        name.truncate(15 - tail.len());
-        name + &tail
-    }
+    /// The flow-based Geneve port: every tunnel to every other node (`tun_dst` is set per
+    /// route flow).
+    pub const TUNNEL: &str = "yard-gnv";
+    /// Earlier releases' per-peer Geneve ports were named `gnv-<node>`; the controller
+    /// removes what it finds with this prefix.
+    pub const LEGACY_TUNNEL_PREFIX: &str = "gnv-";
 }
 
 /// The first 16 bits of every Switchyard cookie ("SY").
@@ -283,13 +401,13 @@ mod tests {
             Some((3, "br-ex"))
         );
         assert_eq!(from_datapath_id(0xdead), None);
-        assert_eq!(names::tunnel("n2", 2), "gnv-n2");
-        assert_eq!(names::tunnel("worker-node-01", 1), "gnv-worker-no~1");
-        assert_ne!(
-            names::tunnel("worker-node-01", 1),
-            names::tunnel("worker-node-02", 2)
-        );
-        assert_eq!(names::tunnel("worker-node-0123", 300).len(), 15);
+    }
+
+    #[test]
+    fn group_ids_name_their_service() {
+        assert_eq!(group::service_of(group::service(7, 0)), 7);
+        assert_eq!(group::service_of(group::service(0xFFFFF, 19)), 0xFFFFF);
+        assert!(!names::TUNNEL.starts_with(names::LEGACY_TUNNEL_PREFIX));
     }
 }
 

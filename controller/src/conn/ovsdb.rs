@@ -56,8 +56,8 @@ fn port_spec(
     }
 }
 
-/// br-int's ports: `yard0`, the patch to br-ex, and a Geneve port per other node.
-fn br_int_ports(model: &ClusterModel, node: &NodeSpec) -> Vec<PortSpec> {
+/// br-int's ports: `yard0`, the patch to br-ex, and the flow-based Geneve port.
+fn br_int_ports(model: &ClusterModel) -> Vec<PortSpec> {
     let mut ports = vec![
         port_spec(
             names::MGMT,
@@ -74,19 +74,17 @@ fn br_int_ports(model: &ClusterModel, node: &NodeSpec) -> Vec<PortSpec> {
             None,
         ),
     ];
-    for other in model.nodes().values().filter(|o| o.name != node.name) {
-        ports.push(port_spec(
-            &names::tunnel(other.name.as_str(), other.index),
-            "geneve",
-            &[
-                ("remote_ip", other.ip.to_string()),
-                ("key", "flow".into()),
-                ("csum", "true".into()),
-            ],
-            port::tunnel(other.index),
-            None,
-        ));
-    }
+    ports.push(port_spec(
+        names::TUNNEL,
+        "geneve",
+        &[
+            ("remote_ip", "flow".into()),
+            ("key", "flow".into()),
+            ("csum", "true".into()),
+        ],
+        port::TUNNEL,
+        None,
+    ));
     ports
 }
 
@@ -104,7 +102,7 @@ pub async fn ensure(
     let mut changed = false;
     changed |= vswitch::ensure_bridge(client, &bridge(node, names::BR_INT, "secure")).await?;
     changed |= vswitch::ensure_bridge(client, &bridge(node, names::BR_EX, "standalone")).await?;
-    let wanted = br_int_ports(model, node);
+    let wanted = br_int_ports(model);
     for p in &wanted {
         changed |= vswitch::ensure_port(client, names::BR_INT, p).await?;
     }
@@ -131,9 +129,9 @@ pub async fn ensure(
             changed |= vswitch::ensure_port(client, names::BR_EX, &up).await?;
         }
     }
-    // Tunnels to nodes that left.
+    // Earlier releases' per-peer tunnels.
     for name in vswitch::bridge_ports(client, names::BR_INT).await? {
-        if name.starts_with("gnv-") && !wanted.iter().any(|p| p.name == name) {
+        if name.starts_with(names::LEGACY_TUNNEL_PREFIX) {
             changed |= vswitch::remove_port(client, names::BR_INT, &name).await?;
         }
     }
@@ -196,13 +194,13 @@ async fn ensure_mac(client: &Client, iface: &str, mac: &str) -> Result<bool, ovs
 }
 
 /// Removes what [`ensure`] made that would keep the node tied to the cluster: the Geneve
-/// ports and both bridges' controller targets (the bridges and `yard0` stay for the host).
+/// port(s) and both bridges' controller targets (the bridges and `yard0` stay for the host).
 ///
 /// # Errors
 /// The first OVSDB error.
 pub async fn forget(client: &Client) -> Result<(), ovsdb::Error> {
     for name in vswitch::bridge_ports(client, names::BR_INT).await? {
-        if name.starts_with("gnv-") {
+        if name == names::TUNNEL || name.starts_with(names::LEGACY_TUNNEL_PREFIX) {
             vswitch::remove_port(client, names::BR_INT, &name).await?;
         }
     }

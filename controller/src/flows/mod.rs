@@ -1,76 +1,49 @@
 //! A node's desired flows and groups, as pure data computed from the cluster model.
 //!
-//! Builders write each flow as `ovs-ofctl` text — the form operators read in dumps and in the
-//! docs — and the codec parses it into a canonical [`openflow::Flow`], so the diff against what
-//! a switch reports compares values, not strings. One builder per feature:
-//! [`node`] (the pipeline skeleton, br-ex), [`pod`], [`tunnel`] (routes to other nodes),
-//! [`service`] (ClusterIP / NodePort).
+//! The flows of a node are made of [`Part`]s: the node's own pipeline skeleton, a route to
+//! each other node, each local pod, each service. Every part is built alone ([`piece`]) with
+//! the typed builders of [`build`], so a change recomputes only the parts it touched
+//! ([`Desired::update`], [`touched_parts`]) and a node's full set ([`Desired::full`]) is only
+//! needed at first sync and for the audit. One builder per feature: [`node`] (the skeleton,
+//! br-ex), [`pod`], [`tunnel`] (routes to other nodes), [`service`] (ClusterIP / NodePort).
 
+pub mod build;
 pub mod node;
 pub mod pod;
 pub mod service;
 pub mod tunnel;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use openflow::{Flow, Group, Match};
 
-use crate::model::{ClusterModel, NodeSpec, PodName};
-use crate::pipeline::{Owner, Table};
+use crate::model::{ClusterModel, NodeName, NodeSpec, PodName, ServiceName, Touched};
 
 /// Identity of a flow in a table: what OpenFlow's strict match compares.
 pub type FlowKey = (u8, u16, Match);
 
-/// The flows and groups one bridge should have.
+/// The flows and groups one bridge should have, in a deterministic order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlowSet {
     /// Flows by identity.
-    pub flows: HashMap<FlowKey, Flow>,
+    pub flows: BTreeMap<FlowKey, Flow>,
     /// Groups by id.
     pub groups: BTreeMap<u32, Group>,
-    /// Builder texts the codec refused (a pipeline bug; tests assert there are none).
-    pub invalid: Vec<String>,
+}
+
+fn key(f: &Flow) -> FlowKey {
+    (f.table_id, f.priority, f.match_.clone())
 }
 
 impl FlowSet {
-    /// Adds the flow `table=T, priority=P, cookie=<owner>, MATCH actions=ACTIONS`.
-    pub fn push(
-        &mut self,
-        owner: Owner,
-        table: Table,
-        priority: u16,
-        matches: &str,
-        actions: &str,
-    ) {
-        let sep = if matches.is_empty() { "" } else { "," };
-        let text = format!(
-            "table={},priority={priority},cookie={:#x}{sep}{matches},actions={actions}",
-            table.id(),
-            owner.cookie()
-        );
-        match text.parse::<Flow>() {
-            Ok(flow) => {
-                let key = (flow.table_id, flow.priority, flow.match_.clone());
-                self.flows.insert(key, flow);
-            }
-            Err(e) => {
-                tracing::error!(flow = %text, error = %e, "pipeline bug: a flow builder wrote a flow the codec refuses");
-                self.invalid.push(format!("{text}: {e}"));
-            }
-        }
+    /// Adds (or replaces) a flow.
+    pub fn insert(&mut self, flow: Flow) {
+        self.flows.insert(key(&flow), flow);
     }
 
-    /// Adds a group written as `ovs-ofctl add-group` text.
-    pub fn push_group(&mut self, text: &str) {
-        match text.parse::<Group>() {
-            Ok(group) => {
-                self.groups.insert(group.group_id, group);
-            }
-            Err(e) => {
-                tracing::error!(group = %text, error = %e, "pipeline bug: a group builder wrote a group the codec refuses");
-                self.invalid.push(format!("{text}: {e}"));
-            }
-        }
+    /// Adds (or replaces) a group.
+    pub fn insert_group(&mut self, group: Group) {
+        self.groups.insert(group.group_id, group);
     }
 
     /// Number of flows.
@@ -102,30 +75,265 @@ pub struct NodeFlows {
     pub br_ex: FlowSet,
 }
 
-/// Everything `node` should have, computed from the model and what its OVSDB told us.
-pub fn desired(model: &ClusterModel, node: &NodeSpec, learned: &Learned) -> NodeFlows {
-    let mut out = NodeFlows::default();
-    let Some(addrs) = model.node_addrs(node) else {
-        return out;
-    };
-    let ctx = node::Ctx {
-        model,
-        node,
-        addrs,
-        router_mac: model.cluster.router_mac,
-    };
-    node::br_int(&ctx, &mut out.br_int);
-    node::br_ex(&ctx, learned, &mut out.br_ex);
-    for pod in model.pods_on(&node.name) {
-        if let Some(&port) = learned.pod_ports.get(&pod.name) {
-            pod::flows(&ctx, pod, port, &mut out.br_int);
+/// One part of a node's flows; each is computed alone, from what it names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Part {
+    /// The node's own skeleton: tables' defaults, router and `yard0`, conntrack, br-ex.
+    Node,
+    /// The route to another node's pod subnet.
+    Route(NodeName),
+    /// A local pod.
+    Pod(PodName),
+    /// A service (its flows and groups are on every node).
+    Service(ServiceName),
+}
+
+/// What one part puts on a node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Piece {
+    /// br-int flows.
+    pub br_int: Vec<Flow>,
+    /// br-int groups.
+    pub groups: Vec<Group>,
+    /// br-ex flows.
+    pub br_ex: Vec<Flow>,
+    /// Matches the codec refused (a pipeline bug; tests assert there is none).
+    pub invalid: Vec<String>,
+}
+
+impl Piece {
+    /// A builder for br-int flows of `owner`.
+    pub fn br_int(&mut self, owner: crate::pipeline::Owner) -> build::Builder<'_> {
+        build::Builder {
+            owner,
+            out: &mut self.br_int,
+            invalid: &mut self.invalid,
         }
     }
-    for other in model.nodes().values().filter(|o| o.name != node.name) {
-        tunnel::flows(&ctx, other, &mut out.br_int);
+
+    /// A builder for br-ex flows of `owner`.
+    pub fn br_ex(&mut self, owner: crate::pipeline::Owner) -> build::Builder<'_> {
+        build::Builder {
+            owner,
+            out: &mut self.br_ex,
+            invalid: &mut self.invalid,
+        }
     }
-    service::flows(&ctx, learned, &mut out);
+}
+
+/// What every builder of one node's flows reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The cluster.
+    pub model: &'a ClusterModel,
+    /// The node whose flows are built.
+    pub node: &'a NodeSpec,
+    /// Its subnet's addresses.
+    pub addrs: crate::model::NodeAddrs,
+    /// What its OVSDB told us.
+    pub learned: &'a Learned,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of `node`, if its index fits the cluster CIDR (always, for a model the
+    /// store accepted).
+    pub fn new(model: &'a ClusterModel, node: &'a NodeSpec, learned: &'a Learned) -> Option<Self> {
+        Some(Ctx {
+            model,
+            node,
+            addrs: model.node_addrs(node)?,
+            learned,
+        })
+    }
+
+    /// The owner of the node's own flows.
+    pub fn owner(&self) -> crate::pipeline::Owner {
+        crate::pipeline::Owner::Node(self.node.index)
+    }
+
+    /// The virtual router's MAC.
+    pub fn router_mac(&self) -> switchyard_api::MacAddr {
+        self.model.cluster.router_mac
+    }
+}
+
+/// What `part` puts on `ctx.node`: empty when it does not concern the node (a pod elsewhere,
+/// a pod whose port is not known yet, an object that is gone).
+pub fn piece(ctx: &Ctx<'_>, part: &Part) -> Piece {
+    let mut out = Piece::default();
+    match part {
+        Part::Node => node::flows(ctx, &mut out),
+        Part::Route(name) => {
+            if let Some(other) = ctx.model.nodes().get(name).filter(|o| o.name != ctx.node.name) {
+                tunnel::flows(ctx, other, &mut out);
+            }
+        }
+        Part::Pod(name) => {
+            let pod = ctx.model.pods().get(name).filter(|p| p.node == ctx.node.name);
+            if let (Some(pod), Some(&port)) = (pod, ctx.learned.pod_ports.get(name)) {
+                pod::flows(ctx, pod, port, &mut out);
+            }
+        }
+        Part::Service(name) => {
+            if let Some(svc) = ctx.model.services().get(name) {
+                service::flows(ctx, svc, &mut out);
+            }
+        }
+    }
     out
+}
+
+/// Every part `node` has.
+pub fn parts(model: &ClusterModel, node: &NodeSpec) -> Vec<Part> {
+    let mut out = vec![Part::Node];
+    out.extend(
+        model
+            .nodes()
+            .keys()
+            .filter(|n| **n != node.name)
+            .cloned()
+            .map(Part::Route),
+    );
+    out.extend(model.pods_on(&node.name).map(|p| Part::Pod(p.name.clone())));
+    out.extend(model.services().keys().cloned().map(Part::Service));
+    out
+}
+
+/// The parts of `node` that changed between `old` and `new`, given what the revisions between
+/// them touched and what the node's OVSDB told before and after. `None`: recompute the node
+/// in full (the node itself changed, or its uplink did).
+pub fn touched_parts(
+    old: &ClusterModel,
+    new: &ClusterModel,
+    node: &NodeName,
+    touched: &Touched,
+    old_learned: &Learned,
+    new_learned: &Learned,
+) -> Option<BTreeSet<Part>> {
+    if touched.nodes.contains(node) || old_learned.uplink_port != new_learned.uplink_port {
+        return None;
+    }
+    let mut parts: BTreeSet<Part> = touched.nodes.iter().cloned().map(Part::Route).collect();
+    let here = |m: &ClusterModel, p: &PodName| m.pods().get(p).is_some_and(|p| &p.node == node);
+    for p in &touched.pods {
+        if here(old, p) || here(new, p) {
+            parts.insert(Part::Pod(p.clone()));
+        }
+    }
+    parts.extend(touched.services.iter().cloned().map(Part::Service));
+    let ports = |l: &Learned| l.pod_ports.clone().into_iter().collect::<BTreeSet<_>>();
+    let (a, b) = (ports(old_learned), ports(new_learned));
+    for (pod, _) in a.symmetric_difference(&b) {
+        parts.insert(Part::Pod(pod.clone()));
+    }
+    Some(parts)
+}
+
+/// Whether a change that touched `touched` (from `old` to `new`) concerns node `node` at all.
+/// Pods concern only their own node; nodes and services concern every node.
+pub fn concerns(old: &ClusterModel, new: &ClusterModel, node: &NodeName, touched: &Touched) -> bool {
+    if !touched.nodes.is_empty() || !touched.services.is_empty() {
+        return true;
+    }
+    touched.pods.iter().any(|p| {
+        [old, new]
+            .iter()
+            .any(|m| m.pods().get(p).is_some_and(|p| &p.node == node))
+    })
+}
+
+/// The flows of the parts an update recomputed, before and after: what the switch must change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Update {
+    /// The parts' flows as they were.
+    pub old: NodeFlows,
+    /// The parts' flows as they are now.
+    pub new: NodeFlows,
+}
+
+/// A node's desired flows, kept by part so that a change recomputes what it touched only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    pieces: BTreeMap<Part, Piece>,
+    flows: NodeFlows,
+}
+
+impl Desired {
+    /// Everything `node` should have.
+    pub fn full(model: &ClusterModel, node: &NodeSpec, learned: &Learned) -> Desired {
+        let mut d = Desired::default();
+        if let Some(ctx) = Ctx::new(model, node, learned) {
+            d.update(&ctx, parts(model, node));
+        }
+        d
+    }
+
+    /// Both bridges' flows.
+    pub fn flows(&self) -> &NodeFlows {
+        &self.flows
+    }
+
+    /// Recomputes `parts` (and drops those that became empty); returns their flows before and
+    /// after.
+    pub fn update(&mut self, ctx: &Ctx<'_>, parts: impl IntoIterator<Item = Part>) -> Update {
+        let mut u = Update::default();
+        for part in parts {
+            if let Some(old) = self.pieces.remove(&part) {
+                for f in old.br_int {
+                    self.flows.br_int.flows.remove(&key(&f));
+                    u.old.br_int.insert(f);
+                }
+                for g in old.groups {
+                    self.flows.br_int.groups.remove(&g.group_id);
+                    u.old.br_int.insert_group(g);
+                }
+                for f in old.br_ex {
+                    self.flows.br_ex.flows.remove(&key(&f));
+                    u.old.br_ex.insert(f);
+                }
+            }
+            let new = piece(ctx, &part);
+            if new == Piece::default() {
+                continue;
+            }
+            for f in &new.br_int {
+                self.flows.br_int.insert(f.clone());
+                u.new.br_int.insert(f.clone());
+            }
+            for g in &new.groups {
+                self.flows.br_int.insert_group(g.clone());
+                u.new.br_int.insert_group(g.clone());
+            }
+            for f in &new.br_ex {
+                self.flows.br_ex.insert(f.clone());
+                u.new.br_ex.insert(f.clone());
+            }
+            self.pieces.insert(part, new);
+        }
+        u
+    }
+
+    /// What the builders got wrong (a pipeline bug; tests assert there is none).
+    pub fn invalid(&self) -> Vec<&str> {
+        self.pieces
+            .values()
+            .flat_map(|p| p.invalid.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// How many flows and groups the parts hold, counted part by part (equal to the bridges'
+    /// totals unless two parts claim the same flow or group, which tests rule out).
+    pub fn claimed(&self) -> usize {
+        self.pieces
+            .values()
+            .map(|p| p.br_int.len() + p.groups.len() + p.br_ex.len())
+            .sum()
+    }
+}
+
+/// Everything `node` should have, computed from the model and what its OVSDB told us.
+pub fn desired(model: &ClusterModel, node: &NodeSpec, learned: &Learned) -> NodeFlows {
+    Desired::full(model, node, learned).flows
 }
 
 #[cfg(test)]
@@ -188,88 +396,101 @@ pub(crate) mod testing {
             state.snapshot()
         })
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::testing::model;
-    use super::*;
-
-    fn learned_all(model: &ClusterModel, node: &NodeSpec) -> Learned {
+    /// Every pod of `node` with a port (10, 11, ...), and the uplink on port 1.
+    pub fn learned_all(model: &ClusterModel, node: &crate::model::NodeSpec) -> super::Learned {
         let pod_ports = model
             .pods_on(&node.name)
             .enumerate()
             .map(|(i, p)| (p.name.clone(), 10 + i as u32))
             .collect();
-        Learned {
+        super::Learned {
             pod_ports,
             uplink_port: Some(1),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{learned_all, model, with_service};
+    use super::*;
+    use crate::model::NodeName;
+
+    fn n(name: &str) -> NodeName {
+        name.parse().unwrap()
+    }
 
     #[test]
-    fn every_builder_writes_flows_the_codec_accepts() {
-        let m = model(3, 2);
+    fn every_builder_writes_flows_the_codec_accepts_and_no_two_parts_share_a_flow() {
+        let m = with_service(3, 2, &["p1-0", "p2-1"]);
+        for node in m.nodes().values() {
+            let d = Desired::full(&m, node, &learned_all(&m, node));
+            assert!(d.invalid().is_empty(), "{:#?}", d.invalid());
+            let f = d.flows();
+            assert!(f.br_int.len() > 20, "br-int has the pipeline: {}", f.br_int.len());
+            assert_eq!(
+                d.claimed(),
+                f.br_int.len() + f.br_int.groups.len() + f.br_ex.len(),
+                "two parts claim the same flow or group on {}",
+                node.name
+            );
+        }
+    }
+
+    #[test]
+    fn typed_flows_print_as_text_that_parses_back_to_them() {
+        let m = with_service(2, 2, &["p1-0", "p2-1"]);
+        let names = crate::pipeline::table_names();
         for node in m.nodes().values() {
             let d = desired(&m, node, &learned_all(&m, node));
-            assert!(d.br_int.invalid.is_empty(), "{:#?}", d.br_int.invalid);
-            assert!(d.br_ex.invalid.is_empty(), "{:#?}", d.br_ex.invalid);
-            assert!(
-                d.br_int.len() > 20,
-                "br-int has the pipeline: {}",
-                d.br_int.len()
-            );
+            for f in d.br_int.flows.values().chain(d.br_ex.flows.values()) {
+                let text = f.display_with(&names).to_string();
+                let back = Flow::parse_with(&text, &names).unwrap_or_else(|e| panic!("{text}: {e}"));
+                assert_eq!(&back, f, "{text}");
+                assert_eq!(back.cookie, f.cookie, "{text}");
+            }
+            for g in d.br_int.groups.values() {
+                let text = g.to_string();
+                let back = Group::parse_with(&text, &names).unwrap_or_else(|e| panic!("{text}: {e}"));
+                assert_eq!(&back, g, "{text}");
+            }
         }
     }
 
     #[test]
     fn desired_state_is_a_pure_function_of_its_inputs() {
         let m = model(2, 3);
-        let n1 = &m.nodes()[&"n1".parse::<crate::model::NodeName>().unwrap()];
+        let n1 = &m.nodes()[&n("n1")];
         let l = learned_all(&m, n1);
         assert_eq!(desired(&m, n1, &l), desired(&m, n1, &l));
     }
 
     #[test]
     fn a_pod_costs_the_same_flows_on_its_node_and_none_elsewhere() {
-        let small = model(2, 1);
-        let big = model(2, 100);
-        let n1 = &small.nodes()[&"n1".parse::<crate::model::NodeName>().unwrap()];
-        let per_pod_small = desired(&small, n1, &learned_all(&small, n1)).br_int.len()
-            - desired(
-                &small,
-                n1,
-                &Learned {
-                    uplink_port: Some(1),
-                    ..Learned::default()
-                },
-            )
-            .br_int
-            .len();
-        let n1b = &big.nodes()[&"n1".parse::<crate::model::NodeName>().unwrap()];
-        let per_pod_big = (desired(&big, n1b, &learned_all(&big, n1b)).br_int.len()
-            - desired(
-                &big,
-                n1b,
-                &Learned {
-                    uplink_port: Some(1),
-                    ..Learned::default()
-                },
-            )
-            .br_int
-            .len())
-            / 100;
-        assert_eq!(per_pod_small, per_pod_big);
-        // Node 2's flows do not depend on node 1's pods.
-        let n2 = &small.nodes()[&"n2".parse::<crate::model::NodeName>().unwrap()];
-        let n2b = &big.nodes()[&"n2".parse::<crate::model::NodeName>().unwrap()];
         let empty = Learned {
             uplink_port: Some(1),
             ..Learned::default()
         };
+        let per_pod = |m: &ClusterModel, pods: usize| {
+            let n1 = &m.nodes()[&n("n1")];
+            (desired(m, n1, &learned_all(m, n1)).br_int.len() - desired(m, n1, &empty).br_int.len())
+                / pods
+        };
+        let (small, big) = (model(2, 1), model(2, 100));
+        assert_eq!(per_pod(&small, 1), per_pod(&big, 100));
+        // Node 2's flows do not depend on node 1's pods.
         assert_eq!(
-            desired(&small, n2, &empty).br_int.len(),
-            desired(&big, n2b, &empty).br_int.len()
+            desired(&small, &small.nodes()[&n("n2")], &empty).br_int.len(),
+            desired(&big, &big.nodes()[&n("n2")], &empty).br_int.len()
         );
+    }
+
+    #[test]
+    fn another_node_costs_one_flow() {
+        let (two, three) = (model(2, 0), model(3, 0));
+        let empty = Learned::default();
+        let n1 = |m: &ClusterModel| desired(m, &m.nodes()[&n("n1")], &empty).br_int.len();
+        assert_eq!(n1(&three) - n1(&two), 1);
     }
 }

@@ -1,37 +1,22 @@
-//! Routes to another node: its whole pod subnet goes into its Geneve tunnel (remote nodes
-//! route subnets, never single pods), and what comes out of that tunnel is tracked.
+//! Routes to another node: its whole pod subnet goes into the one flow-based Geneve port with
+//! the node's address as `tun_dst` (remote nodes route subnets, never single pods). What comes
+//! out of the tunnel is sorted by the node's own classifier flow.
 
-use super::node::Ctx;
-use super::FlowSet;
+use super::build::{dec_ttl, output, set_eth_src, set_tun_dst, M};
+use super::{Ctx, Piece};
 use crate::model::NodeSpec;
-use crate::pipeline::{port, source, Owner, Table};
+use crate::pipeline::{port, prio, Owner, Table};
 
-/// Adds the flows of the tunnel from `ctx.node` to `other`.
-pub fn flows(ctx: &Ctx<'_>, other: &NodeSpec, out: &mut FlowSet) {
+/// Adds the route from `ctx.node` to `other`: one flow.
+pub fn flows(ctx: &Ctx<'_>, other: &NodeSpec, out: &mut Piece) {
     let Some(subnet) = ctx.model.node_subnet(other.index) else {
         return;
     };
-    let o = Owner::Node(other.index);
-    let tunnel = port::tunnel(other.index);
-    out.push(
-        o,
-        Table::Classifier,
-        100,
-        &format!("in_port={tunnel}"),
-        &format!(
-            "set_field:{}->reg0,goto_table:{}",
-            source::TUNNEL,
-            Table::Conntrack.id()
-        ),
-    );
-    out.push(
-        o,
+    out.br_int(Owner::Node(other.index)).add(
         Table::L3Forward,
-        100,
-        &format!("ip,nw_dst={subnet}"),
-        &format!(
-            "set_field:{}->eth_src,dec_ttl,output:{tunnel}",
-            ctx.router_mac
-        ),
+        prio::REMOTE_SUBNET,
+        M::any().ip().nw_dst_net(subnet),
+        vec![set_eth_src(ctx.router_mac()), dec_ttl(), set_tun_dst(other.ip), output(port::TUNNEL)],
+        None,
     );
 }
