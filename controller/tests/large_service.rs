@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use controller::conn::of::open_unix;
 use controller::flows::service::groups;
 use controller::model::ServiceSpec;
-use openflow::{Flow, FlowModCommand, Group, GroupModCommand, Message};
+use openflow::{Flow, FlowModCommand, GroupModCommand, Message};
 use switchyard_api::{Backend, Protocol, ServiceId, ServiceType};
 use switchyard_tests::{ovs_available, run, unique_name, wait_for, Netns, Ovs};
 
@@ -148,13 +148,7 @@ fn five_thousand_backends_take_traffic_through_a_group_tree() {
         .collect();
     let mut msgs: Vec<Message> = groups(&svc, &backends)
         .iter()
-        .map(|t| {
-            Message::GroupMod(
-                t.parse::<Group>()
-                    .expect("group")
-                    .to_group_mod(GroupModCommand::Add),
-            )
-        })
+        .map(|g| Message::GroupMod(g.to_group_mod(GroupModCommand::Add)))
         .collect();
     let n_groups = msgs.len();
     let top = svc.id.get() << 12;

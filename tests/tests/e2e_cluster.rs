@@ -257,27 +257,29 @@ fn controller_restart_sends_nothing_and_drift_is_repaired() {
         lab.log("controller")
     );
 
-    // Drift: a table deleted by hand, and a tunnel port deleted by hand, are repaired.
+    // Drift: a table deleted by hand, and the tunnel port deleted by hand, are repaired; a
+    // per-peer tunnel port an earlier release made (`gnv-<node>`) is removed.
     lab.nodes[0].ofctl(&["del-flows", "br-int", "table=50"]);
-    lab.nodes[0].ovs.vsctl(&["del-port", "br-int", "gnv-n2"]);
+    lab.nodes[0].ovs.vsctl(&["del-port", "br-int", "yard-gnv"]);
+    lab.nodes[0].ovs.vsctl(&[
+        "add-port", "br-int", "gnv-n2", "--", "set", "interface", "gnv-n2", "type=geneve",
+        "options:remote_ip=192.0.2.1", "options:key=flow",
+    ]);
     wait_for("l3-forward on n1 to be repaired", PATIENCE, || {
         lab.nodes[0]
             .ofctl(&["dump-flows", "br-int", "table=50"])
             .contains("10.244.2.0/24")
             .then_some(())
     });
-    wait_for("gnv-n2 on n1 to be recreated", PATIENCE, || {
-        lab.nodes[0]
-            .ovs
-            .vsctl(&["list-ports", "br-int"])
-            .contains("gnv-n2")
-            .then_some(())
+    wait_for("yard-gnv on n1 to be recreated and gnv-n2 removed", PATIENCE, || {
+        let ports = lab.nodes[0].ovs.vsctl(&["list-ports", "br-int"]);
+        (ports.contains("yard-gnv") && !ports.contains("gnv-n2")).then_some(())
     });
     assert_reaches(&lab, &a_ns, "pod b after repair", b_ip);
 }
 
 #[test]
-fn removing_pods_and_nodes_removes_their_flows_and_tunnels() {
+fn removing_pods_and_nodes_removes_their_flows_and_routes() {
     if !ovs_available() {
         return;
     }
@@ -309,12 +311,11 @@ fn removing_pods_and_nodes_removes_their_flows_and_tunnels() {
     lab.yardctl_ok(&["node", "remove", "n3", "--force"]);
     for node in &lab.nodes[..2] {
         wait_for(
-            &format!("{}'s tunnel and route to n3 to go", node.name),
+            &format!("{}'s route to n3 to go", node.name),
             PATIENCE,
             || {
-                let ports = node.ovs.vsctl(&["list-ports", "br-int"]);
                 let flows = node.ofctl(&["dump-flows", "br-int"]);
-                (!ports.contains("gnv-n3") && !flows.contains("10.244.3.0/24")).then_some(())
+                (!flows.contains("10.244.3.0/24") && !flows.contains("192.168.56.13")).then_some(())
             },
         );
     }

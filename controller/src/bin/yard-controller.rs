@@ -63,6 +63,11 @@ struct Args {
     /// Service address range [default: 10.96.0.0/16].
     #[arg(long, value_name = "CIDR")]
     service_cidr: Option<Ipv4Cidr>,
+
+    /// Seconds between read-backs of every switch's tables, which repair what was changed by
+    /// hand (each node's cost is its own flows; large fleets may want more).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    audit_interval: u64,
 }
 
 #[tokio::main]
@@ -110,6 +115,7 @@ async fn start() -> Result<()> {
             service_cidr: args.service_cidr,
         },
         ovsdb_port: args.ovsdb_port,
+        audit_interval: std::time::Duration::from_secs(args.audit_interval.max(1)),
         ..ControllerOptions::default()
     };
     let controller = controller::run(options)

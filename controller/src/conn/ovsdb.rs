@@ -109,14 +109,7 @@ pub async fn ensure(
     if let Some(addrs) = model.node_addrs(node) {
         changed |= ensure_mac(client, names::MGMT, &addrs.mgmt_mac.to_string()).await?;
     }
-    let patch_ex = port_spec(
-        names::PATCH_EX,
-        "patch",
-        &[("peer", names::PATCH_INT.into())],
-        port::PATCH_EX,
-        None,
-    );
-    changed |= vswitch::ensure_port(client, names::BR_EX, &patch_ex).await?;
+    changed |= vswitch::ensure_port(client, names::BR_EX, &patch_ex()).await?;
     if let Some(uplink) = &node.uplink {
         let up = PortSpec {
             name: uplink.clone(),
@@ -137,21 +130,122 @@ pub async fn ensure(
     }
     let tables: Vec<(u8, &str)> = Table::ALL.iter().map(|t| (t.id(), t.name())).collect();
     changed |= vswitch::set_flow_table_names(client, names::BR_INT, &tables).await?;
-    let (ip, of_port) = controller;
+    let (br_int, br_ex) = controllers(node, controller);
+    changed |= vswitch::set_controllers(client, names::BR_INT, &[br_int]).await?;
+    changed |= vswitch::set_controllers(client, names::BR_EX, &[br_ex]).await?;
+    Ok(changed)
+}
+
+fn patch_ex() -> PortSpec {
+    port_spec(
+        names::PATCH_EX,
+        "patch",
+        &[("peer", names::PATCH_INT.into())],
+        port::PATCH_EX,
+        None,
+    )
+}
+
+/// br-int's and br-ex's controller targets. br-ex carries the node's own traffic (this OVSDB
+/// session, the tunnels): an active controller would make OVS flush its table and stop
+/// switching until our flows arrive; a passive target that the controller dials leaves br-ex
+/// a plain switch throughout.
+fn controllers(node: &NodeSpec, (ip, of_port): (IpAddr, u16)) -> (ControllerSpec, ControllerSpec) {
     let ctl = |target: String, mode: Option<&str>| ControllerSpec {
         target,
         connection_mode: mode.map(str::to_owned),
         inactivity_probe_ms: Some(5_000),
         max_backoff_ms: Some(2_000),
     };
-    let br_int = ctl(format!("tcp:{ip}:{of_port}"), Some("out-of-band"));
-    changed |= vswitch::set_controllers(client, names::BR_INT, &[br_int]).await?;
-    // br-ex carries the node's own traffic (this OVSDB session, the tunnels). An active
-    // controller would make OVS flush its table and stop switching until our flows arrive;
-    // a passive target that the controller dials leaves br-ex a plain switch throughout.
-    let br_ex = ctl(format!("ptcp:{}:{}", port::BR_EX_OPENFLOW, node.ip), None);
-    changed |= vswitch::set_controllers(client, names::BR_EX, &[br_ex]).await?;
-    Ok(changed)
+    (
+        ctl(format!("tcp:{ip}:{of_port}"), Some("out-of-band")),
+        ctl(format!("ptcp:{}:{}", port::BR_EX_OPENFLOW, node.ip), None),
+    )
+}
+
+/// The tables and columns a node's replica follows: what [`in_sync`] compares and
+/// [`learn`] reads.
+pub const REPLICA: &[(&str, &[&str])] = &[
+    (
+        "Bridge",
+        &["name", "ports", "controller", "fail_mode", "other_config", "external_ids", "protocols", "datapath_type"],
+    ),
+    ("Port", &["name", "interfaces"]),
+    (
+        "Interface",
+        &["name", "type", "options", "ofport", "ofport_request", "mtu_request", "mac", "external_ids"],
+    ),
+    ("Controller", &["target", "connection_mode", "inactivity_probe", "max_backoff"]),
+];
+
+/// Whether the node's replica already shows everything [`ensure`] would make (bridges,
+/// ports, `yard0`'s MAC, controller targets; not the table names, which only `ensure` writes),
+/// so that a wake-up that changes nothing sends no transaction.
+pub fn in_sync(replica: &ovsdb::Replica, model: &ClusterModel, node: &NodeSpec, controller: (IpAddr, u16)) -> bool {
+    let bridges = replica.rows("Bridge");
+    let find = |name: &str| bridges.iter().find(|b| b.get_str("name") == Some(name));
+    let has = |have: &BTreeMap<String, String>, want: &BTreeMap<String, String>| {
+        want.iter().all(|(k, v)| have.get(k) == Some(v))
+    };
+    let bridge_ok = |spec: &BridgeSpec| {
+        find(&spec.name).is_some_and(|b| {
+            b.get_str("datapath_type") == Some(spec.datapath_type.as_str())
+                && b.get("fail_mode").is_some_and(|v| v.same_as(&Value::optional(spec.fail_mode.as_deref())))
+                && b.get("protocols").is_some_and(|v| v.same_as(&Value::set(spec.protocols.iter().map(String::as_str))))
+                && has(&b.get_map("other_config"), &spec.other_config)
+                && has(&b.get_map("external_ids"), &spec.external_ids)
+        })
+    };
+    let ifaces_of = |bridge: &str| -> Vec<(String, ovsdb::Row)> {
+        let Some(b) = find(bridge) else { return Vec::new() };
+        b.get_uuids("ports")
+            .into_iter()
+            .filter_map(|u| replica.row("Port", u))
+            .flat_map(|p| {
+                let name = p.get_str("name").unwrap_or_default().to_owned();
+                p.get_uuids("interfaces")
+                    .into_iter()
+                    .filter_map(|u| replica.row("Interface", u))
+                    .map(move |i| (name.clone(), i))
+            })
+            .collect()
+    };
+    let port_ok = |ifaces: &[(String, ovsdb::Row)], spec: &PortSpec| {
+        ifaces.iter().any(|(port, i)| {
+            port == &spec.name
+                && i.get_str("name") == Some(spec.name.as_str())
+                && i.get_str("type").unwrap_or_default() == spec.iface_type
+                && i.get_map("options") == spec.options
+                && has(&i.get_map("external_ids"), &spec.external_ids)
+                && spec.ofport_request.is_none_or(|p| i.get_i64("ofport_request") == Some(p))
+                && spec.mtu_request.is_none_or(|m| i.get_i64("mtu_request") == Some(m))
+        })
+    };
+    let controller_ok = |bridge: &str, spec: &ControllerSpec| {
+        let Some(b) = find(bridge) else { return false };
+        let ctls: Vec<_> = b
+            .get_uuids("controller")
+            .into_iter()
+            .filter_map(|u| replica.row("Controller", u))
+            .collect();
+        matches!(&ctls[..], [c] if c.get_str("target") == Some(spec.target.as_str())
+            && c.get_str("connection_mode") == spec.connection_mode.as_deref()
+            && c.get_i64("inactivity_probe") == spec.inactivity_probe_ms
+            && c.get_i64("max_backoff") == spec.max_backoff_ms)
+    };
+    let (int_ctl, ex_ctl) = controllers(node, controller);
+    let int_ifaces = ifaces_of(names::BR_INT);
+    let ex_ifaces = ifaces_of(names::BR_EX);
+    let mgmt_mac = model.node_addrs(node).map(|a| a.mgmt_mac.to_string());
+    bridge_ok(&bridge(node, names::BR_INT, "secure"))
+        && bridge_ok(&bridge(node, names::BR_EX, "standalone"))
+        && br_int_ports(model).iter().all(|p| port_ok(&int_ifaces, p))
+        && !int_ifaces.iter().any(|(p, _)| p.starts_with(names::LEGACY_TUNNEL_PREFIX))
+        && int_ifaces.iter().any(|(p, i)| p == names::MGMT && i.get_str("mac").map(str::to_owned) == mgmt_mac)
+        && port_ok(&ex_ifaces, &patch_ex())
+        && node.uplink.as_ref().is_none_or(|u| ex_ifaces.iter().any(|(p, _)| p == u))
+        && controller_ok(names::BR_INT, &int_ctl)
+        && controller_ok(names::BR_EX, &ex_ctl)
 }
 
 /// Gives interface `iface` the MAC `mac` (the `mac` column, which ovs-vswitchd applies to

@@ -4,9 +4,9 @@
 //! - OVSDB: connect (and reconnect) to `tcp:NODE_IP:6640`, create or repair the bridges and
 //!   ports whenever the model or the node's database changes (a replica of the tables
 //!   we own is monitored, so someone deleting a port is noticed and undone).
-//! - Flows: the desired set is recomputed on every change; a switch that (re)connects is read
-//!   back once and brought in line with one bundle; after that each change costs only what
-//!   changed (old desired vs new desired), and an audit re-reads the switch now and then.
+//! - Flows: the desired set is kept part by part ([`flows::Desired`]); a change recomputes the
+//!   parts it touched and sends their difference; a switch that (re)connects is read back once
+//!   and brought in line with one bundle, and an audit re-reads the switch now and then.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,10 +19,11 @@ use switchyard_api::{NodeStatus, OpenflowState, OvsdbState};
 use tokio::sync::watch;
 
 use super::diff::diff;
+use super::Wake;
 use crate::conn::of::{Switch, SwitchError, Switches};
 use crate::conn::ovsdb as node_db;
-use crate::flows::{self, FlowSet};
-use crate::model::NodeName;
+use crate::flows::{self, Ctx, Desired, FlowSet, Learned};
+use crate::model::{ClusterModel, NodeName};
 use crate::pipeline::{names, Owner, COOKIE_MAGIC};
 use crate::state::ClusterState;
 
@@ -41,13 +42,6 @@ pub struct Shared {
     pub audit: Duration,
 }
 
-/// What was last made true on one bridge.
-#[derive(Default)]
-struct Synced {
-    generation: u64,
-    flows: FlowSet,
-}
-
 /// Reads what a switch holds of ours: flows with our cookies, and every group.
 pub async fn read_back(switch: &Switch) -> Result<FlowSet, SwitchError> {
     let mut set = FlowSet::default();
@@ -57,45 +51,43 @@ pub async fn read_back(switch: &Switch) -> Result<FlowSet, SwitchError> {
         .iter()
         .filter(|s| Owner::is_ours(s.cookie))
     {
-        let f = Flow::from(s);
-        set.flows
-            .insert((f.table_id, f.priority, f.match_.clone()), f);
+        set.insert(Flow::from(s));
     }
     for g in &switch.groups().await? {
-        set.groups.insert(g.group_id, Group::from(g));
+        set.insert_group(Group::from(g));
     }
     Ok(set)
 }
 
-/// Brings one bridge in line with `want`: a full read-back after a (re)connect or when
-/// `audit` is set, else only the change since the last successful push.
+/// Brings one bridge in line: after a (re)connect, or when `audit` is set, the switch is read
+/// back and diffed against `want` (the bridge's whole desired set); otherwise only the change
+/// `old` → `new` of the parts that changed is sent. Returns whether the switch was read back.
 async fn sync(
     node: &NodeName,
     switch: &Switch,
-    synced: &mut Synced,
+    synced: &mut u64,
     want: &FlowSet,
+    (old, new): (&FlowSet, &FlowSet),
     audit: bool,
 ) -> Result<(), SwitchError> {
-    let fresh = synced.generation != switch.generation;
-    let delta = if fresh || audit {
-        let have = read_back(switch).await?;
-        diff(&have, want)
+    let read_back_now = *synced != switch.generation || audit;
+    let delta = if read_back_now {
+        diff(&read_back(switch).await?, want)
     } else {
-        diff(&synced.flows, want)
+        diff(old, new)
     };
     if !delta.is_empty() {
         let d = &delta;
         tracing::info!(%node, bridge = switch.bridge, added = d.flows_added, changed = d.flows_changed,
-            removed = d.flows_removed, groups = d.groups_changed, read_back = fresh || audit, "flows updated");
+            removed = d.flows_removed, groups = d.groups_changed, read_back = read_back_now, "flows updated");
         switch.bundle(delta.messages).await?;
     }
-    synced.generation = switch.generation;
-    synced.flows = want.clone();
+    *synced = switch.generation;
     Ok(())
 }
 
 /// Runs node `name`'s reconciler until `stop` turns true or the node leaves the model.
-pub async fn run(shared: Arc<Shared>, name: NodeName, stop: watch::Receiver<bool>) {
+pub async fn run(shared: Arc<Shared>, name: NodeName, wake: Wake, stop: watch::Receiver<bool>) {
     let Some(node) = shared.state.snapshot().nodes().get(&name).cloned() else {
         return;
     };
@@ -112,30 +104,7 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, stop: watch::Receiver<bool
             return;
         }
     };
-    let replica = ovsdb::Replica::start(
-        &client,
-        "Open_vSwitch",
-        &[
-            (
-                "Bridge",
-                &[
-                    "name",
-                    "ports",
-                    "controller",
-                    "fail_mode",
-                    "other_config",
-                    "protocols",
-                    "datapath_type",
-                ][..],
-            ),
-            ("Port", &["name", "interfaces"][..]),
-            (
-                "Interface",
-                &["name", "type", "options", "ofport", "external_ids"][..],
-            ),
-            ("Controller", &["target", "connection_mode"][..]),
-        ],
-    );
+    let replica = ovsdb::Replica::start(&client, "Open_vSwitch", node_db::REPLICA);
     let status = std::sync::Mutex::new(NodeStatus::default());
     // Two loops, so that flows never wait on an OVSDB round trip (they read the replica), and
     // configuration never waits on a switch. br-int connects to the controller; the
@@ -144,8 +113,8 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, stop: watch::Receiver<bool
     tokio::select! {
         _ = async {
             tokio::join!(
-                config_loop(&shared, &name, &client, &replica, &status, stop.clone()),
-                flows_loop(&shared, &name, &replica, &status, stop.clone()),
+                config_loop(&shared, &name, &client, &replica, &status, wake.config, stop.clone()),
+                flows_loop(&shared, &name, &replica, &status, wake.flows, stop.clone()),
             )
         } => {}
         _ = crate::conn::of::dial(br_ex, shared.switches.clone(), stop.clone()) => {}
@@ -195,16 +164,17 @@ fn report(
     let _ = shared.state.set_node_status(name, s.clone());
 }
 
-/// Keeps the node's bridges and ports as the model says.
+/// Keeps the node's bridges and ports as the model says. The replica is compared with what
+/// the node should have first, so a wake-up that changes nothing costs no transaction.
 async fn config_loop(
     shared: &Shared,
     name: &NodeName,
     client: &ovsdb::Client,
     replica: &ovsdb::Replica,
     status: &std::sync::Mutex<NodeStatus>,
+    mut wake: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut revisions = shared.state.subscribe();
     let mut db_events = client.connection_events();
     let mut db_changes = replica.changed();
     let mut retry = false;
@@ -215,29 +185,32 @@ async fn config_loop(
             return;
         };
         let conn = db_events.borrow_and_update().clone();
-        let connected = matches!(conn, ovsdb::ConnState::Connected { .. });
         if let ovsdb::ConnState::Connected { generation } = conn {
             if generation != seen_generation {
                 tracing::info!(node = %name, generation, "OVSDB connected");
                 seen_generation = generation;
             }
-        }
-        if connected {
-            match node_db::ensure(client, &model, &node, shared.controller).await {
-                Ok(changed) => {
-                    if changed {
-                        tracing::info!(node = %name, "switch configuration created or repaired");
+            let ready = db_changes.borrow_and_update().clone() > 0;
+            if ready && node_db::in_sync(replica, &model, &node, shared.controller) {
+                retry = false;
+                report(shared, name, status, |s| s.ovsdb = OvsdbState::Connected);
+            } else {
+                match node_db::ensure(client, &model, &node, shared.controller).await {
+                    Ok(changed) => {
+                        if changed {
+                            tracing::info!(node = %name, "switch configuration created or repaired");
+                        }
+                        retry = false;
+                        report(shared, name, status, |s| s.ovsdb = OvsdbState::Connected);
                     }
-                    retry = false;
-                    report(shared, name, status, |s| s.ovsdb = OvsdbState::Connected);
-                }
-                Err(e) => {
-                    tracing::warn!(node = %name, error = %e, "switch configuration failed; retrying");
-                    retry = true;
-                    report(shared, name, status, |s| {
-                        s.ovsdb = OvsdbState::Error;
-                        s.reason = Some(format!("OVSDB: {e}"));
-                    });
+                    Err(e) => {
+                        tracing::warn!(node = %name, error = %e, "switch configuration failed; retrying");
+                        retry = true;
+                        report(shared, name, status, |s| {
+                            s.ovsdb = OvsdbState::Error;
+                            s.reason = Some(format!("OVSDB: {e}"));
+                        });
+                    }
                 }
             }
         } else {
@@ -254,7 +227,7 @@ async fn config_loop(
         }
         tokio::select! {
             _ = crate::stopped(&mut stop) => return,
-            r = revisions.changed() => if r.is_err() { return },
+            r = wake.changed() => if r.is_err() { return },
             _ = db_changes.changed() => {}
             _ = db_events.changed() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)), if retry => {}
@@ -262,19 +235,21 @@ async fn config_loop(
     }
 }
 
-/// Keeps the node's flows as the model and the learned ports say.
+/// Keeps the node's flows as the model and the learned ports say. Each wake-up recomputes
+/// only the parts the revisions since the last one touched ([`flows::touched_parts`]); the
+/// whole node is recomputed at start, when the node itself or its uplink changed, and when
+/// the revision history no longer reaches back.
 async fn flows_loop(
     shared: &Shared,
     name: &NodeName,
     replica: &ovsdb::Replica,
     status: &std::sync::Mutex<NodeStatus>,
+    mut wake: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut revisions = shared.state.subscribe();
     let mut switch_events = shared.switches.subscribe();
     let mut db_changes = replica.changed();
-    let mut int = Synced::default();
-    let mut ex = Synced::default();
+    let mut synced = [0u64; 2];
     let mut audit = tokio::time::interval(shared.audit);
     audit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     audit.tick().await;
@@ -284,27 +259,52 @@ async fn flows_loop(
         _ = replica.ready() => {}
         _ = crate::stopped(&mut stop) => return,
     }
+    let mut prev: Option<(Arc<ClusterModel>, Learned)> = None;
+    let mut desired = Desired::default();
+    let mut learned_at = 0;
     let mut full = false;
     loop {
         let model = shared.state.snapshot();
         let Some(node) = model.nodes().get(name).cloned() else {
             return;
         };
-        let learned = node_db::learn(replica, &model, &node);
-        let want = flows::desired(&model, &node, &learned);
+        let db_version = *db_changes.borrow_and_update();
+        let learned = match &prev {
+            Some((_, l)) if learned_at == db_version => l.clone(),
+            _ => node_db::learn(replica, &model, &node),
+        };
+        learned_at = db_version;
+        let parts = prev.as_ref().and_then(|(old, old_learned)| {
+            let touched = shared.state.touched_between(old.revision, model.revision)?;
+            flows::touched_parts(old, &model, name, &touched, old_learned, &learned)
+        });
+        let update = match (parts, Ctx::new(&model, &node, &learned)) {
+            (Some(parts), Some(ctx)) => desired.update(&ctx, parts),
+            _ => {
+                let old = desired.flows().clone();
+                desired = Desired::full(&model, &node, &learned);
+                flows::Update {
+                    old,
+                    new: desired.flows().clone(),
+                }
+            }
+        };
+        prev = Some((model.clone(), learned));
+        let want = desired.flows();
         let mut retry = false;
         let mut br_int_connected = false;
-        for (bridge, synced, set) in [
-            (names::BR_INT, &mut int, &want.br_int),
-            (names::BR_EX, &mut ex, &want.br_ex),
+        for (i, bridge, set, (old, new)) in [
+            (0, names::BR_INT, &want.br_int, (&update.old.br_int, &update.new.br_int)),
+            (1, names::BR_EX, &want.br_ex, (&update.old.br_ex, &update.new.br_ex)),
         ] {
             let Some(switch) = shared.switches.get(node.index, bridge) else {
+                synced[i] = 0;
                 continue;
             };
             br_int_connected |= bridge == names::BR_INT;
-            if let Err(e) = sync(name, &switch, synced, set, full).await {
+            if let Err(e) = sync(name, &switch, &mut synced[i], set, (old, new), full).await {
                 tracing::warn!(node = %name, bridge, error = %e, "pushing flows failed; will re-read the switch");
-                synced.generation = 0;
+                synced[i] = 0;
                 retry = true;
                 report(shared, name, status, |s| s.reason = Some(e.to_string()));
             }
@@ -323,7 +323,7 @@ async fn flows_loop(
         full = false;
         tokio::select! {
             _ = crate::stopped(&mut stop) => return,
-            r = revisions.changed() => if r.is_err() { return },
+            r = wake.changed() => if r.is_err() { return },
             _ = switch_events.changed() => {}
             _ = db_changes.changed() => {}
             _ = audit.tick() => full = true,
