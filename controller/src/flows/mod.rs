@@ -274,11 +274,13 @@ impl Desired {
     }
 
     /// Recomputes `parts` (and drops those that became empty); returns their flows before and
-    /// after.
+    /// after. All old pieces go before any new one comes, so a flow that passes from one part
+    /// to another (a port number OVS gave a new pod after the old one left) is kept.
     pub fn update(&mut self, ctx: &Ctx<'_>, parts: impl IntoIterator<Item = Part>) -> Update {
         let mut u = Update::default();
-        for part in parts {
-            if let Some(old) = self.pieces.remove(&part) {
+        let parts: Vec<Part> = parts.into_iter().collect();
+        for part in &parts {
+            if let Some(old) = self.pieces.remove(part) {
                 for f in old.br_int {
                     self.flows.br_int.flows.remove(&key(&f));
                     u.old.br_int.insert(f);
@@ -292,6 +294,8 @@ impl Desired {
                     u.old.br_ex.insert(f);
                 }
             }
+        }
+        for part in parts {
             let new = piece(ctx, &part);
             if new == Piece::default() {
                 continue;
