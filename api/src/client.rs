@@ -194,7 +194,8 @@ impl Client {
         struct Batch<'a> {
             pods: &'a [NewPod],
         }
-        self.call(Method::POST, "/v1/pods/batch", Some(&Batch { pods })).await
+        self.call(Method::POST, "/v1/pods/batch", Some(&Batch { pods }))
+            .await
     }
 
     /// `GET /v1/pods`, optionally only the pods of one node.

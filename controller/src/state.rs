@@ -779,7 +779,11 @@ impl ClusterState {
             next.revision = current.revision + 1;
             inner.store.save(&next)?;
             let revision = next.revision;
-            inner.history.lock().unwrap_or_else(PoisonError::into_inner).record(revision, next.touched());
+            inner
+                .history
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record(revision, next.touched());
             *inner
                 .committed
                 .write()

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use controller::flows::{self, Ctx, Desired, FlowSet, Learned, NodeFlows};
-use controller::model::{ClusterModel, NodeName, NodeSpec, PodName, PodSpec, ServiceName, ServiceSpec};
+use controller::model::{
+    ClusterModel, NodeName, NodeSpec, PodName, PodSpec, ServiceName, ServiceSpec,
+};
 use proptest::prelude::*;
 use switchyard_api::{Cluster, Datapath, Protocol, ServiceId, ServiceType};
 
@@ -70,7 +72,13 @@ impl World {
                     uplink: Some("eth1".into()),
                     datapath: Datapath::Netdev,
                 });
-                self.learned.insert(nn(k), Learned { uplink_port: Some(1), ..Learned::default() });
+                self.learned.insert(
+                    nn(k),
+                    Learned {
+                        uplink_port: Some(1),
+                        ..Learned::default()
+                    },
+                );
             }
             Op::RemoveNode(k) if m.nodes().contains_key(&nn(k)) => {
                 let pods: Vec<PodName> = m.pods_on(&nn(k)).map(|p| p.name.clone()).collect();
@@ -81,7 +89,9 @@ impl World {
                 m.remove_node(&nn(k));
                 self.learned.remove(&nn(k));
             }
-            Op::AddPod(k, i, port) if m.nodes().contains_key(&nn(k)) && !m.pods().contains_key(&pn(k, i)) => {
+            Op::AddPod(k, i, port)
+                if m.nodes().contains_key(&nn(k)) && !m.pods().contains_key(&pn(k, i)) =>
+            {
                 m.insert_pod(PodSpec {
                     name: pn(k, i),
                     node: nn(k),
@@ -95,14 +105,24 @@ impl World {
                 drop_backend(m, &pn(k, i));
                 set_port(&mut self.learned, k, i, None);
             }
-            Op::SetPort(k, i, port) if m.pods().contains_key(&pn(k, i)) => set_port(&mut self.learned, k, i, port),
+            Op::SetPort(k, i, port) if m.pods().contains_key(&pn(k, i)) => {
+                set_port(&mut self.learned, k, i, port)
+            }
             Op::AddService(s, nodeport, backends) if !m.services().contains_key(&sn(s)) => {
                 let backends = existing(m, &backends);
                 m.insert_service(ServiceSpec {
                     name: sn(s),
                     id: ServiceId(s),
-                    protocol: if s % 2 == 0 { Protocol::Udp } else { Protocol::Tcp },
-                    service_type: if nodeport { ServiceType::NodePort } else { ServiceType::ClusterIp },
+                    protocol: if s % 2 == 0 {
+                        Protocol::Udp
+                    } else {
+                        Protocol::Tcp
+                    },
+                    service_type: if nodeport {
+                        ServiceType::NodePort
+                    } else {
+                        ServiceType::ClusterIp
+                    },
                     port: 80,
                     target_port: 8080,
                     cluster_ip: Ipv4Addr::new(10, 96, 0, s as u8),

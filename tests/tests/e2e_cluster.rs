@@ -262,8 +262,16 @@ fn controller_restart_sends_nothing_and_drift_is_repaired() {
     lab.nodes[0].ofctl(&["del-flows", "br-int", "table=50"]);
     lab.nodes[0].ovs.vsctl(&["del-port", "br-int", "yard-gnv"]);
     lab.nodes[0].ovs.vsctl(&[
-        "add-port", "br-int", "gnv-n2", "--", "set", "interface", "gnv-n2", "type=geneve",
-        "options:remote_ip=192.0.2.1", "options:key=flow",
+        "add-port",
+        "br-int",
+        "gnv-n2",
+        "--",
+        "set",
+        "interface",
+        "gnv-n2",
+        "type=geneve",
+        "options:remote_ip=192.0.2.1",
+        "options:key=flow",
     ]);
     wait_for("l3-forward on n1 to be repaired", PATIENCE, || {
         lab.nodes[0]
@@ -271,10 +279,14 @@ fn controller_restart_sends_nothing_and_drift_is_repaired() {
             .contains("10.244.2.0/24")
             .then_some(())
     });
-    wait_for("yard-gnv on n1 to be recreated and gnv-n2 removed", PATIENCE, || {
-        let ports = lab.nodes[0].ovs.vsctl(&["list-ports", "br-int"]);
-        (ports.contains("yard-gnv") && !ports.contains("gnv-n2")).then_some(())
-    });
+    wait_for(
+        "yard-gnv on n1 to be recreated and gnv-n2 removed",
+        PATIENCE,
+        || {
+            let ports = lab.nodes[0].ovs.vsctl(&["list-ports", "br-int"]);
+            (ports.contains("yard-gnv") && !ports.contains("gnv-n2")).then_some(())
+        },
+    );
     assert_reaches(&lab, &a_ns, "pod b after repair", b_ip);
 }
 

@@ -168,20 +168,51 @@ fn controllers(node: &NodeSpec, (ip, of_port): (IpAddr, u16)) -> (ControllerSpec
 pub const REPLICA: &[(&str, &[&str])] = &[
     (
         "Bridge",
-        &["name", "ports", "controller", "fail_mode", "other_config", "external_ids", "protocols", "datapath_type"],
+        &[
+            "name",
+            "ports",
+            "controller",
+            "fail_mode",
+            "other_config",
+            "external_ids",
+            "protocols",
+            "datapath_type",
+        ],
     ),
     ("Port", &["name", "interfaces"]),
     (
         "Interface",
-        &["name", "type", "options", "ofport", "ofport_request", "mtu_request", "mac", "external_ids"],
+        &[
+            "name",
+            "type",
+            "options",
+            "ofport",
+            "ofport_request",
+            "mtu_request",
+            "mac",
+            "external_ids",
+        ],
     ),
-    ("Controller", &["target", "connection_mode", "inactivity_probe", "max_backoff"]),
+    (
+        "Controller",
+        &[
+            "target",
+            "connection_mode",
+            "inactivity_probe",
+            "max_backoff",
+        ],
+    ),
 ];
 
 /// Whether the node's replica already shows everything [`ensure`] would make (bridges,
 /// ports, `yard0`'s MAC, controller targets; not the table names, which only `ensure` writes),
 /// so that a wake-up that changes nothing sends no transaction.
-pub fn in_sync(replica: &ovsdb::Replica, model: &ClusterModel, node: &NodeSpec, controller: (IpAddr, u16)) -> bool {
+pub fn in_sync(
+    replica: &ovsdb::Replica,
+    model: &ClusterModel,
+    node: &NodeSpec,
+    controller: (IpAddr, u16),
+) -> bool {
     let bridges = replica.rows("Bridge");
     let find = |name: &str| bridges.iter().find(|b| b.get_str("name") == Some(name));
     let has = |have: &BTreeMap<String, String>, want: &BTreeMap<String, String>| {
@@ -190,14 +221,19 @@ pub fn in_sync(replica: &ovsdb::Replica, model: &ClusterModel, node: &NodeSpec, 
     let bridge_ok = |spec: &BridgeSpec| {
         find(&spec.name).is_some_and(|b| {
             b.get_str("datapath_type") == Some(spec.datapath_type.as_str())
-                && b.get("fail_mode").is_some_and(|v| v.same_as(&Value::optional(spec.fail_mode.as_deref())))
-                && b.get("protocols").is_some_and(|v| v.same_as(&Value::set(spec.protocols.iter().map(String::as_str))))
+                && b.get("fail_mode")
+                    .is_some_and(|v| v.same_as(&Value::optional(spec.fail_mode.as_deref())))
+                && b.get("protocols").is_some_and(|v| {
+                    v.same_as(&Value::set(spec.protocols.iter().map(String::as_str)))
+                })
                 && has(&b.get_map("other_config"), &spec.other_config)
                 && has(&b.get_map("external_ids"), &spec.external_ids)
         })
     };
     let ifaces_of = |bridge: &str| -> Vec<(String, ovsdb::Row)> {
-        let Some(b) = find(bridge) else { return Vec::new() };
+        let Some(b) = find(bridge) else {
+            return Vec::new();
+        };
         b.get_uuids("ports")
             .into_iter()
             .filter_map(|u| replica.row("Port", u))
@@ -217,8 +253,12 @@ pub fn in_sync(replica: &ovsdb::Replica, model: &ClusterModel, node: &NodeSpec, 
                 && i.get_str("type").unwrap_or_default() == spec.iface_type
                 && i.get_map("options") == spec.options
                 && has(&i.get_map("external_ids"), &spec.external_ids)
-                && spec.ofport_request.is_none_or(|p| i.get_i64("ofport_request") == Some(p))
-                && spec.mtu_request.is_none_or(|m| i.get_i64("mtu_request") == Some(m))
+                && spec
+                    .ofport_request
+                    .is_none_or(|p| i.get_i64("ofport_request") == Some(p))
+                && spec
+                    .mtu_request
+                    .is_none_or(|m| i.get_i64("mtu_request") == Some(m))
         })
     };
     let controller_ok = |bridge: &str, spec: &ControllerSpec| {
@@ -240,10 +280,17 @@ pub fn in_sync(replica: &ovsdb::Replica, model: &ClusterModel, node: &NodeSpec, 
     bridge_ok(&bridge(node, names::BR_INT, "secure"))
         && bridge_ok(&bridge(node, names::BR_EX, "standalone"))
         && br_int_ports(model).iter().all(|p| port_ok(&int_ifaces, p))
-        && !int_ifaces.iter().any(|(p, _)| p.starts_with(names::LEGACY_TUNNEL_PREFIX))
-        && int_ifaces.iter().any(|(p, i)| p == names::MGMT && i.get_str("mac").map(str::to_owned) == mgmt_mac)
+        && !int_ifaces
+            .iter()
+            .any(|(p, _)| p.starts_with(names::LEGACY_TUNNEL_PREFIX))
+        && int_ifaces
+            .iter()
+            .any(|(p, i)| p == names::MGMT && i.get_str("mac").map(str::to_owned) == mgmt_mac)
         && port_ok(&ex_ifaces, &patch_ex())
-        && node.uplink.as_ref().is_none_or(|u| ex_ifaces.iter().any(|(p, _)| p == u))
+        && node
+            .uplink
+            .as_ref()
+            .is_none_or(|u| ex_ifaces.iter().any(|(p, _)| p == u))
         && controller_ok(names::BR_INT, &int_ctl)
         && controller_ok(names::BR_EX, &ex_ctl)
 }

@@ -122,9 +122,7 @@ impl M {
 
     /// `ct_state=+on-off` (each a set of [`openflow::oxm::ct_state`] bits).
     pub fn ct_state(self, on: u32, off: u32) -> M {
-        M(self
-            .0
-            .masked(Field::CT_STATE, on.into(), (on | off).into()))
+        M(self.0.masked(Field::CT_STATE, on.into(), (on | off).into()))
     }
 
     /// `FIELD=value/mask` over the bits `bits` (e.g. `ct_mark=0x4/0xf`).
@@ -284,11 +282,22 @@ pub struct Builder<'a> {
 
 impl Builder<'_> {
     /// Adds `table, priority, M actions=APPLY[,goto_table:NEXT]`.
-    pub fn add(&mut self, table: Table, priority: u16, m: M, apply: Vec<Action>, next: Option<Table>) {
+    pub fn add(
+        &mut self,
+        table: Table,
+        priority: u16,
+        m: M,
+        apply: Vec<Action>,
+        next: Option<Table>,
+    ) {
         let match_ = match m.build() {
             Ok(m) => m,
             Err(e) => {
-                let what = format!("owner {:?}, table {}, priority {priority}: {e}", self.owner, table.name());
+                let what = format!(
+                    "owner {:?}, table {}, priority {priority}: {e}",
+                    self.owner,
+                    table.name()
+                );
                 tracing::error!(flow = %what, "pipeline bug: a flow builder made a match the codec refuses");
                 self.invalid.push(what);
                 return;

@@ -164,12 +164,21 @@ pub fn piece(ctx: &Ctx<'_>, part: &Part) -> Piece {
     match part {
         Part::Node => node::flows(ctx, &mut out),
         Part::Route(name) => {
-            if let Some(other) = ctx.model.nodes().get(name).filter(|o| o.name != ctx.node.name) {
+            if let Some(other) = ctx
+                .model
+                .nodes()
+                .get(name)
+                .filter(|o| o.name != ctx.node.name)
+            {
                 tunnel::flows(ctx, other, &mut out);
             }
         }
         Part::Pod(name) => {
-            let pod = ctx.model.pods().get(name).filter(|p| p.node == ctx.node.name);
+            let pod = ctx
+                .model
+                .pods()
+                .get(name)
+                .filter(|p| p.node == ctx.node.name);
             if let (Some(pod), Some(&port)) = (pod, ctx.learned.pod_ports.get(name)) {
                 pod::flows(ctx, pod, port, &mut out);
             }
@@ -231,7 +240,12 @@ pub fn touched_parts(
 
 /// Whether a change that touched `touched` (from `old` to `new`) concerns node `node` at all.
 /// Pods concern only their own node; nodes and services concern every node.
-pub fn concerns(old: &ClusterModel, new: &ClusterModel, node: &NodeName, touched: &Touched) -> bool {
+pub fn concerns(
+    old: &ClusterModel,
+    new: &ClusterModel,
+    node: &NodeName,
+    touched: &Touched,
+) -> bool {
     if !touched.nodes.is_empty() || !touched.services.is_empty() {
         return true;
     }
@@ -432,7 +446,11 @@ mod tests {
             let d = Desired::full(&m, node, &learned_all(&m, node));
             assert!(d.invalid().is_empty(), "{:#?}", d.invalid());
             let f = d.flows();
-            assert!(f.br_int.len() > 20, "br-int has the pipeline: {}", f.br_int.len());
+            assert!(
+                f.br_int.len() > 20,
+                "br-int has the pipeline: {}",
+                f.br_int.len()
+            );
             assert_eq!(
                 d.claimed(),
                 f.br_int.len() + f.br_int.groups.len() + f.br_ex.len(),
@@ -450,13 +468,15 @@ mod tests {
             let d = desired(&m, node, &learned_all(&m, node));
             for f in d.br_int.flows.values().chain(d.br_ex.flows.values()) {
                 let text = f.display_with(&names).to_string();
-                let back = Flow::parse_with(&text, &names).unwrap_or_else(|e| panic!("{text}: {e}"));
+                let back =
+                    Flow::parse_with(&text, &names).unwrap_or_else(|e| panic!("{text}: {e}"));
                 assert_eq!(&back, f, "{text}");
                 assert_eq!(back.cookie, f.cookie, "{text}");
             }
             for g in d.br_int.groups.values() {
                 let text = g.to_string();
-                let back = Group::parse_with(&text, &names).unwrap_or_else(|e| panic!("{text}: {e}"));
+                let back =
+                    Group::parse_with(&text, &names).unwrap_or_else(|e| panic!("{text}: {e}"));
                 assert_eq!(&back, g, "{text}");
             }
         }
@@ -485,7 +505,9 @@ mod tests {
         assert_eq!(per_pod(&small, 1), per_pod(&big, 100));
         // Node 2's flows do not depend on node 1's pods.
         assert_eq!(
-            desired(&small, &small.nodes()[&n("n2")], &empty).br_int.len(),
+            desired(&small, &small.nodes()[&n("n2")], &empty)
+                .br_int
+                .len(),
             desired(&big, &big.nodes()[&n("n2")], &empty).br_int.len()
         );
     }

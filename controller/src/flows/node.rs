@@ -55,23 +55,63 @@ fn br_int(ctx: &Ctx<'_>, out: &mut Piece) {
 
     // classifier: the host, br-ex and the tunnel; pods add their own.
     let (mgmt, patch) = (port::MGMT, port::PATCH_INT);
-    b.add(Classifier, prio::PORT, M::any().in_port(mgmt).arp(), from(source::HOST), Some(ArpResponder));
-    b.add(Classifier, prio::PORT, M::any().in_port(mgmt).ip(), from(source::HOST), Some(Conntrack));
-    b.add(Classifier, prio::PORT, M::any().in_port(patch).ip(), from(source::EXTERNAL), Some(Conntrack));
-    b.add(Classifier, prio::PORT, M::any().in_port(port::TUNNEL), from(source::TUNNEL), Some(Conntrack));
+    b.add(
+        Classifier,
+        prio::PORT,
+        M::any().in_port(mgmt).arp(),
+        from(source::HOST),
+        Some(ArpResponder),
+    );
+    b.add(
+        Classifier,
+        prio::PORT,
+        M::any().in_port(mgmt).ip(),
+        from(source::HOST),
+        Some(Conntrack),
+    );
+    b.add(
+        Classifier,
+        prio::PORT,
+        M::any().in_port(patch).ip(),
+        from(source::EXTERNAL),
+        Some(Conntrack),
+    );
+    b.add(
+        Classifier,
+        prio::PORT,
+        M::any().in_port(port::TUNNEL),
+        from(source::TUNNEL),
+        Some(Conntrack),
+    );
 
     // arp-responder: the router and yard0.
     for (ip, mac) in [(a.router_ip, rmac), (a.mgmt_ip, hmac)] {
-        b.add(ArpResponder, prio::ARP_ANSWER, M::any().arp().arp_request().arp_tpa(ip), arp_reply(mac, ip), None);
+        b.add(
+            ArpResponder,
+            prio::ARP_ANSWER,
+            M::any().arp().arp_request().arp_tpa(ip),
+            arp_reply(mac, ip),
+            None,
+        );
     }
 
     // conntrack: replies to the SNAT address (.1) are un-SNATed first, then everything is
     // tracked (and un-DNATed) in the DNAT zone.
-    b.add(Conntrack, prio::UNSNAT, M::any().ip().nw_dst(a.router_ip),
-        vec![ct(false, ConntrackDnat, ZONE_SNAT, NatTo::Reverse, vec![])], None);
+    b.add(
+        Conntrack,
+        prio::UNSNAT,
+        M::any().ip().nw_dst(a.router_ip),
+        vec![ct(false, ConntrackDnat, ZONE_SNAT, NatTo::Reverse, vec![])],
+        None,
+    );
     b.goto(Conntrack, prio::TRACK, M::any().ip(), ConntrackDnat);
-    b.add(ConntrackDnat, prio::TRACK, M::any().ip(),
-        vec![ct(false, Service, ZONE_DNAT, NatTo::Reverse, vec![])], None);
+    b.add(
+        ConntrackDnat,
+        prio::TRACK,
+        M::any().ip(),
+        vec![ct(false, Service, ZONE_DNAT, NatTo::Reverse, vec![])],
+        None,
+    );
 
     // service: replies of NodePort connections leave through br-ex to the MAC the request
     // came from (kept in ct_label when the connection was committed). Requests of NodePort
@@ -80,31 +120,89 @@ fn br_int(ctx: &Ctx<'_>, out: &mut Piece) {
     // The services' own flows (new connections to a service address) sit between: a
     // committed connection's packets are already DNATed and never match them.
     let nodeport = |m: M| m.bits(CT_MARK_SOURCE, source::EXTERNAL.into()).ip();
-    b.add(Service, prio::NODEPORT_REPLY, nodeport(M::any().ct_state(EST | RPL | TRK, 0)),
-        vec![mov(CT_LABEL_REQUEST_SRC.slice(), whole(Field::ETH_DST)),
-             mov(CT_LABEL_REQUEST_DST.slice(), whole(Field::ETH_SRC)),
-             output(patch)], None);
-    b.add(Service, prio::NODEPORT_REQUEST, nodeport(M::any().ct_state(TRK, RPL)),
-        vec![ct(false, L3Forward, ZONE_SNAT, NatTo::Reverse, vec![])], None);
-    b.goto(Service, prio::MAYBE_HAIRPIN, M::any().ct_state(TRK, RPL).ip(), ServiceSnat);
+    b.add(
+        Service,
+        prio::NODEPORT_REPLY,
+        nodeport(M::any().ct_state(EST | RPL | TRK, 0)),
+        vec![
+            mov(CT_LABEL_REQUEST_SRC.slice(), whole(Field::ETH_DST)),
+            mov(CT_LABEL_REQUEST_DST.slice(), whole(Field::ETH_SRC)),
+            output(patch),
+        ],
+        None,
+    );
+    b.add(
+        Service,
+        prio::NODEPORT_REQUEST,
+        nodeport(M::any().ct_state(TRK, RPL)),
+        vec![ct(false, L3Forward, ZONE_SNAT, NatTo::Reverse, vec![])],
+        None,
+    );
+    b.goto(
+        Service,
+        prio::MAYBE_HAIRPIN,
+        M::any().ct_state(TRK, RPL).ip(),
+        ServiceSnat,
+    );
     b.goto(Service, prio::MISS, M::any(), L3Forward);
 
     // service-snat: new NodePort connections from outside are SNATed to .1 so that the
     // backend's replies come back through this node.
-    b.add(ServiceSnat, prio::NODEPORT_SNAT, nodeport(M::any().ct_state(NEW | TRK, 0)),
-        vec![ct(true, L3Forward, ZONE_SNAT, NatTo::Src(a.router_ip), vec![])], None);
+    b.add(
+        ServiceSnat,
+        prio::NODEPORT_SNAT,
+        nodeport(M::any().ct_state(NEW | TRK, 0)),
+        vec![ct(
+            true,
+            L3Forward,
+            ZONE_SNAT,
+            NatTo::Src(a.router_ip),
+            vec![],
+        )],
+        None,
+    );
     b.goto(ServiceSnat, prio::MISS, M::any(), L3Forward);
 
     // l3-forward: yard0; unknown cluster and service addresses drop; everything else goes to
     // the host, which routes and masquerades (never back to the host itself).
-    b.add(L3Forward, prio::LOCAL, M::any().ip().nw_dst(a.mgmt_ip), route_to(rmac, hmac), Some(L2Forward));
-    b.drop(L3Forward, prio::UNKNOWN_CLUSTER, M::any().ip().nw_dst_net(cluster.cluster_cidr));
-    b.drop(L3Forward, prio::UNKNOWN_CLUSTER, M::any().ip().nw_dst_net(cluster.service_cidr));
-    b.drop(L3Forward, prio::HOST_OUTSIDE, M::any().ip().bits(REG_SOURCE, source::HOST.into()));
-    b.add(L3Forward, prio::EGRESS, M::any().ip(), route_to(rmac, hmac), Some(L2Forward));
+    b.add(
+        L3Forward,
+        prio::LOCAL,
+        M::any().ip().nw_dst(a.mgmt_ip),
+        route_to(rmac, hmac),
+        Some(L2Forward),
+    );
+    b.drop(
+        L3Forward,
+        prio::UNKNOWN_CLUSTER,
+        M::any().ip().nw_dst_net(cluster.cluster_cidr),
+    );
+    b.drop(
+        L3Forward,
+        prio::UNKNOWN_CLUSTER,
+        M::any().ip().nw_dst_net(cluster.service_cidr),
+    );
+    b.drop(
+        L3Forward,
+        prio::HOST_OUTSIDE,
+        M::any().ip().bits(REG_SOURCE, source::HOST.into()),
+    );
+    b.add(
+        L3Forward,
+        prio::EGRESS,
+        M::any().ip(),
+        route_to(rmac, hmac),
+        Some(L2Forward),
+    );
 
     // l2-forward: yard0.
-    b.add(L2Forward, prio::DELIVER, M::any().dl_dst(hmac), vec![output(mgmt)], None);
+    b.add(
+        L2Forward,
+        prio::DELIVER,
+        M::any().dl_dst(hmac),
+        vec![output(mgmt)],
+        None,
+    );
 
     // Every table's miss drops (and counts).
     for t in Table::ALL {
@@ -118,8 +216,20 @@ fn br_int(ctx: &Ctx<'_>, out: &mut Piece) {
 /// the way back out for replies come on top.
 fn br_ex(ctx: &Ctx<'_>, out: &mut Piece) {
     let mut b = out.br_ex(ctx.owner());
-    b.add(Table::Classifier, prio::BR_EX_NORMAL, M::any(), vec![normal()], None);
+    b.add(
+        Table::Classifier,
+        prio::BR_EX_NORMAL,
+        M::any(),
+        vec![normal()],
+        None,
+    );
     if let Some(uplink) = ctx.learned.uplink_port {
-        b.add(Table::Classifier, prio::BR_EX_STEER, M::any().in_port(port::PATCH_EX), vec![output(uplink)], None);
+        b.add(
+            Table::Classifier,
+            prio::BR_EX_STEER,
+            M::any().in_port(port::PATCH_EX),
+            vec![output(uplink)],
+            None,
+        );
     }
 }

@@ -55,7 +55,10 @@ fn bucket(b: &Backend) -> Bucket {
         ZONE_DNAT,
         NatTo::Dst(b.ip, b.port),
         vec![
-            mov(REG_SOURCE.first(CT_MARK_SOURCE.n_bits).slice(), CT_MARK_SOURCE.slice()),
+            mov(
+                REG_SOURCE.first(CT_MARK_SOURCE.n_bits).slice(),
+                CT_MARK_SOURCE.slice(),
+            ),
             mov(whole(Field::ETH_SRC), CT_LABEL_REQUEST_SRC.slice()),
             mov(whole(Field::ETH_DST), CT_LABEL_REQUEST_DST.slice()),
         ],
@@ -98,16 +101,37 @@ pub fn flows(ctx: &Ctx<'_>, svc: &ServiceSpec, out: &mut Piece) {
         vec![group(group_id(svc))]
     };
     let o = Owner::Service(svc.id.get());
-    let new = |dst, tp| M::any().ct_state(NEW | TRK, 0).proto(svc.protocol).nw_dst(dst).tp_dst(svc.protocol, tp);
-    out.br_int(o).add(Table::Service, prio::SERVICE, new(svc.cluster_ip, svc.port), to_group.clone(), None);
+    let new = |dst, tp| {
+        M::any()
+            .ct_state(NEW | TRK, 0)
+            .proto(svc.protocol)
+            .nw_dst(dst)
+            .tp_dst(svc.protocol, tp)
+    };
+    out.br_int(o).add(
+        Table::Service,
+        prio::SERVICE,
+        new(svc.cluster_ip, svc.port),
+        to_group.clone(),
+        None,
+    );
     if let (ServiceType::NodePort, Some(np)) = (svc.service_type, svc.node_port) {
         let node_ip = ctx.node.ip;
-        out.br_int(o).add(Table::Service, prio::SERVICE, new(node_ip, np), to_group, None);
+        out.br_int(o).add(
+            Table::Service,
+            prio::SERVICE,
+            new(node_ip, np),
+            to_group,
+            None,
+        );
         if ctx.learned.uplink_port.is_some() {
             out.br_ex(o).add(
                 Table::Classifier,
                 prio::BR_EX_STEER,
-                M::any().proto(svc.protocol).nw_dst(node_ip).tp_dst(svc.protocol, np),
+                M::any()
+                    .proto(svc.protocol)
+                    .nw_dst(node_ip)
+                    .tp_dst(svc.protocol, np),
                 vec![output(port::PATCH_EX)],
                 None,
             );

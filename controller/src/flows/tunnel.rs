@@ -16,7 +16,12 @@ pub fn flows(ctx: &Ctx<'_>, other: &NodeSpec, out: &mut Piece) {
         Table::L3Forward,
         prio::REMOTE_SUBNET,
         M::any().ip().nw_dst_net(subnet),
-        vec![set_eth_src(ctx.router_mac()), dec_ttl(), set_tun_dst(other.ip), output(port::TUNNEL)],
+        vec![
+            set_eth_src(ctx.router_mac()),
+            dec_ttl(),
+            set_tun_dst(other.ip),
+            output(port::TUNNEL),
+        ],
         None,
     );
 }

@@ -51,7 +51,10 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         for (name, r) in &running {
             let (flows, config) = match &touched {
                 None => (true, true),
-                Some(t) => (flows::concerns(&seen, &model, name, t), t.nodes.contains(name)),
+                Some(t) => (
+                    flows::concerns(&seen, &model, name, t),
+                    t.nodes.contains(name),
+                ),
             };
             if flows {
                 r.flows.send_replace(model.revision);
@@ -68,8 +71,16 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     flows: flows_rx,
                     config: config_rx,
                 };
-                let task = tokio::spawn(node::run(shared.clone(), name.clone(), wake, stop.clone()));
-                running.insert(name.clone(), Running { task, flows, config });
+                let task =
+                    tokio::spawn(node::run(shared.clone(), name.clone(), wake, stop.clone()));
+                running.insert(
+                    name.clone(),
+                    Running {
+                        task,
+                        flows,
+                        config,
+                    },
+                );
             }
         }
         seen = model;

@@ -190,7 +190,7 @@ async fn config_loop(
                 tracing::info!(node = %name, generation, "OVSDB connected");
                 seen_generation = generation;
             }
-            let ready = db_changes.borrow_and_update().clone() > 0;
+            let ready = *db_changes.borrow_and_update() > 0;
             if ready && node_db::in_sync(replica, &model, &node, shared.controller) {
                 retry = false;
                 report(shared, name, status, |s| s.ovsdb = OvsdbState::Connected);
@@ -294,8 +294,18 @@ async fn flows_loop(
         let mut retry = false;
         let mut br_int_connected = false;
         for (i, bridge, set, (old, new)) in [
-            (0, names::BR_INT, &want.br_int, (&update.old.br_int, &update.new.br_int)),
-            (1, names::BR_EX, &want.br_ex, (&update.old.br_ex, &update.new.br_ex)),
+            (
+                0,
+                names::BR_INT,
+                &want.br_int,
+                (&update.old.br_int, &update.new.br_int),
+            ),
+            (
+                1,
+                names::BR_EX,
+                &want.br_ex,
+                (&update.old.br_ex, &update.new.br_ex),
+            ),
         ] {
             let Some(switch) = shared.switches.get(node.index, bridge) else {
                 synced[i] = 0;
