@@ -230,10 +230,16 @@ pub fn touched_parts(
         }
     }
     parts.extend(touched.services.iter().cloned().map(Part::Service));
-    let ports = |l: &Learned| l.pod_ports.clone().into_iter().collect::<BTreeSet<_>>();
-    let (a, b) = (ports(old_learned), ports(new_learned));
-    for (pod, _) in a.symmetric_difference(&b) {
-        parts.insert(Part::Pod(pod.clone()));
+    let (a, b) = (&old_learned.pod_ports, &new_learned.pod_ports);
+    if a != b {
+        let moved = |x: &BTreeMap<PodName, u32>, y: &BTreeMap<PodName, u32>| {
+            x.iter()
+                .filter(|(pod, port)| y.get(*pod) != Some(*port))
+                .map(|(pod, _)| Part::Pod(pod.clone()))
+                .collect::<Vec<_>>()
+        };
+        parts.extend(moved(a, b));
+        parts.extend(moved(b, a));
     }
     Some(parts)
 }
