@@ -250,7 +250,9 @@ pub(crate) fn put_zeros(out: &mut BytesMut, n: usize) {
     out.put_bytes(0, n);
 }
 
-/// Reads a fixed-width NUL-padded string field.
+/// Reads a fixed-width NUL-padded string field. Bytes that are not UTF-8 become
+/// U+FFFD, and the result is cut (at a character boundary) to the `n - 1` bytes
+/// [`put_fixed_str`] writes, so decoding what was re-encoded gives the same string.
 pub(crate) fn fixed_str(
     r: &mut Reader<'_>,
     n: usize,
@@ -258,7 +260,13 @@ pub(crate) fn fixed_str(
 ) -> Result<String, DecodeError> {
     let b = r.bytes(n, what)?;
     let end = b.iter().position(|&c| c == 0).unwrap_or(n);
-    Ok(String::from_utf8_lossy(&b[..end]).into_owned())
+    let mut s = String::from_utf8_lossy(&b[..end]).into_owned();
+    let mut cut = s.len().min(n.saturating_sub(1));
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    Ok(s)
 }
 
 /// Writes `s` into a fixed-width NUL-padded field (truncated to `n - 1` bytes).
@@ -280,6 +288,23 @@ mod tests {
         let e = r.u16("b").unwrap_err();
         assert_eq!(e.what(), "b");
         assert_eq!(e.offset(), 2);
+    }
+
+    #[test]
+    fn fixed_string_that_is_not_utf8_or_not_terminated_reencodes_to_itself() {
+        // Found by the `decode` fuzz target: a port name of invalid UTF-8 grew past
+        // 15 bytes when replaced by U+FFFD, so its re-encoding decoded differently.
+        for raw in [
+            &b"ab\xae\xae\xae\xae\xae\xae]\xae\xae\xae\xae\0\0\0\0"[..],
+            b"0123456789abcdef", // no NUL terminator
+            b"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", // a 2-byte char across byte 15
+        ] {
+            let s = fixed_str(&mut Reader::new(raw), 16, "name").unwrap();
+            assert!(s.len() <= 15, "{s:?}");
+            let mut b = BytesMut::new();
+            put_fixed_str(&mut b, &s, 16);
+            assert_eq!(fixed_str(&mut Reader::new(&b), 16, "name").unwrap(), s);
+        }
     }
 
     #[test]
