@@ -791,6 +791,15 @@ fn decode_learn(r: &mut Reader<'_>) -> Result<Learn, DecodeError> {
             break; // padding
         }
         let n_bits = h & 0x3ff;
+        // Bits 10, 14 and 15 are reserved, and a spec of no bits would encode as a zero
+        // header, which reads back as padding: refuse both (OVS does too).
+        if h & 0xc400 != 0 || n_bits == 0 {
+            return Err(DecodeError::BadValue {
+                what: "learn.spec.header",
+                value: h.into(),
+                offset: at,
+            });
+        }
         let src = if h & (1 << 13) != 0 {
             let n = 2 * usize::from(n_bits).div_ceil(16);
             LearnSrc::Imm(r.bytes(n, "learn.spec.src_imm")?.to_vec())
@@ -963,6 +972,28 @@ mod tests {
             NxAction::Controller2(c),
             "ffff0020 00002320 0025 000000000000 0002 0005 00 000000 0003 0006 0102 0000",
         );
+    }
+
+    #[test]
+    fn learn_spec_with_reserved_bits_or_no_bits_is_an_error_not_a_different_spec() {
+        // Found by the `decode` fuzz target: header 0x0400 (reserved bit, 0 bits) decoded
+        // to a spec that re-encoded as 0x0000, which reads back as padding.
+        let head = "ffff0030 00002320 0010 0000 0000 8000 0000000000000000 0000 3d 00 0000 0000";
+        for spec in ["0400 00000204 0000 00000402 0000", "0000 00000204 0000 00000402 0000"] {
+            let hex = format!("{head} {spec} 0000").replace(' ', "");
+            let b: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            assert_eq!(b.len(), 48);
+            let r = Action::decode(&mut Reader::new(&b));
+            if spec.starts_with("0000") {
+                // A zero header is padding; the non-zero bytes after it are refused.
+                assert_eq!(r.unwrap_err().what(), "learn.pad");
+            } else {
+                assert_eq!(r.unwrap_err().what(), "learn.spec.header");
+            }
+        }
     }
 
     #[test]
