@@ -974,6 +974,8 @@ fn parse_action(tok: &str, ctx: &Ctx<'_>, out: &mut Vec<Action>) -> Result<(), P
         ("pop_vlan" | "strip_vlan", None) => out.push(Action::PopVlan),
         ("dec_ttl", None) => out.push(Action::DecTtl),
         ("ct_clear", None) => out.push(Action::Nx(NxAction::CtClear)),
+        // `nat` without arguments: how a nat that is not ct's first action prints.
+        ("nat", None) => out.push(Action::Nx(NxAction::Nat(Nat::default()))),
         ("ct", None) => out.push(Action::Nx(NxAction::Ct(parse_ct("", ctx)?))),
         ("exit", None) => out.push(Action::Nx(NxAction::Exit)),
         ("note", Some(v)) => {

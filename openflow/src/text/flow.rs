@@ -370,6 +370,21 @@ mod tests {
     }
 
     #[test]
+    fn nat_after_other_ct_actions_prints_to_text_that_parses_back() {
+        // Found by the `text` fuzz target: `nat()` as a later exec action printed as
+        // a bare `nat`, which the parser refused.
+        for text in [
+            "ct_state=+new+trk,ip,actions=ct(commit,exec(move:NXM_NX_REG3[]->NXM_NX_CT_MARK[],nat()))",
+            "ct_state=+new+trk,ip,actions=ct(commit,exec(load:0x1->NXM_NX_CT_MARK[],nat))",
+        ] {
+            let f: Flow = text.parse().unwrap();
+            let printed = f.to_string();
+            assert!(printed.contains(",nat))"), "{printed}");
+            assert_eq!(printed.parse::<Flow>().unwrap(), f, "{printed}");
+        }
+    }
+
+    #[test]
     fn durations_print_like_ovs() {
         assert_eq!(duration(8, 113_000_000), "8.113s");
         assert_eq!(duration(8, 0), "8s");
