@@ -8,13 +8,18 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 pub use instruction::{instructions_len, Instruction};
 pub use nx::{
-    Controller2, Ct, CtZone, FieldSlice, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NxAction,
+    Bundle, Controller2, Ct, CtZone, FieldSlice, Learn, LearnDst, LearnSpec, LearnSrc, Multipath,
+    Nat, NxAction,
 };
 
 use crate::oxm::OxmField;
 use crate::wire::{pad8, put_zeros, DecodeError, Reader, Wire};
 
 const OFPAT_OUTPUT: u16 = 0;
+const OFPAT_SET_MPLS_TTL: u16 = 15;
+const OFPAT_DEC_MPLS_TTL: u16 = 16;
+const OFPAT_PUSH_MPLS: u16 = 19;
+const OFPAT_POP_MPLS: u16 = 20;
 const OFPAT_PUSH_VLAN: u16 = 17;
 const OFPAT_POP_VLAN: u16 = 18;
 const OFPAT_GROUP: u16 = 22;
@@ -94,6 +99,14 @@ pub enum Action {
     PopVlan,
     /// `dec_ttl` (OFPAT_DEC_NW_TTL).
     DecTtl,
+    /// `push_mpls:ETHERTYPE`.
+    PushMpls(u16),
+    /// `pop_mpls:ETHERTYPE` (the ethertype of what is under the label).
+    PopMpls(u16),
+    /// `set_mpls_ttl(TTL)` (OFPAT_SET_MPLS_TTL).
+    SetMplsTtl(u8),
+    /// `dec_mpls_ttl`.
+    DecMplsTtl,
     /// A Nicira extension action.
     Nx(NxAction),
     /// An action this codec does not model, kept so re-encoding is lossless. `body` is
@@ -105,7 +118,14 @@ impl Wire for Action {
     fn wire_len(&self) -> usize {
         match self {
             Action::Output { .. } => 16,
-            Action::Group(_) | Action::PushVlan(_) | Action::PopVlan | Action::DecTtl => 8,
+            Action::Group(_)
+            | Action::PushVlan(_)
+            | Action::PopVlan
+            | Action::DecTtl
+            | Action::PushMpls(_)
+            | Action::PopMpls(_)
+            | Action::SetMplsTtl(_)
+            | Action::DecMplsTtl => 8,
             Action::SetField(f) => {
                 let l = 4 + f.wire_len();
                 l + pad8(l)
@@ -147,6 +167,27 @@ impl Wire for Action {
                 } else {
                     OFPAT_DEC_NW_TTL
                 });
+                out.put_u16(8);
+                put_zeros(out, 4);
+            }
+            Action::PushMpls(t) | Action::PopMpls(t) => {
+                out.put_u16(if matches!(self, Action::PushMpls(_)) {
+                    OFPAT_PUSH_MPLS
+                } else {
+                    OFPAT_POP_MPLS
+                });
+                out.put_u16(8);
+                out.put_u16(*t);
+                put_zeros(out, 2);
+            }
+            Action::SetMplsTtl(t) => {
+                out.put_u16(OFPAT_SET_MPLS_TTL);
+                out.put_u16(8);
+                out.put_u8(*t);
+                put_zeros(out, 3);
+            }
+            Action::DecMplsTtl => {
+                out.put_u16(OFPAT_DEC_MPLS_TTL);
                 out.put_u16(8);
                 put_zeros(out, 4);
             }
@@ -192,6 +233,24 @@ impl Wire for Action {
             OFPAT_DEC_NW_TTL if len == 8 => {
                 body.skip(4, "dec_nw_ttl.pad")?;
                 Action::DecTtl
+            }
+            OFPAT_PUSH_MPLS | OFPAT_POP_MPLS if len == 8 => {
+                let t = body.u16("mpls.ethertype")?;
+                body.skip(2, "mpls.pad")?;
+                if kind == OFPAT_PUSH_MPLS {
+                    Action::PushMpls(t)
+                } else {
+                    Action::PopMpls(t)
+                }
+            }
+            OFPAT_SET_MPLS_TTL if len == 8 => {
+                let t = body.u8("set_mpls_ttl.mpls_ttl")?;
+                body.skip(3, "set_mpls_ttl.pad")?;
+                Action::SetMplsTtl(t)
+            }
+            OFPAT_DEC_MPLS_TTL if len == 8 => {
+                body.skip(4, "dec_mpls_ttl.pad")?;
+                Action::DecMplsTtl
             }
             OFPAT_SET_FIELD => {
                 let f = OxmField::decode(&mut body)?;

@@ -10,6 +10,9 @@ use super::{Action, NX_VENDOR_ID};
 use crate::oxm::{Field, OxmField};
 use crate::wire::{pad8, put_zeros, DecodeError, Reader, Wire};
 
+const NXAST_MULTIPATH: u16 = 10;
+const NXAST_BUNDLE: u16 = 12;
+const NXAST_BUNDLE_LOAD: u16 = 13;
 const NXAST_REG_MOVE: u16 = 6;
 const NXAST_REG_LOAD: u16 = 7;
 const NXAST_NOTE: u16 = 8;
@@ -24,7 +27,14 @@ const NXAST_CONJUNCTION: u16 = 34;
 const NXAST_CT: u16 = 35;
 const NXAST_NAT: u16 = 36;
 const NXAST_CONTROLLER2: u16 = 37;
+const NXAST_CLONE: u16 = 42;
 const NXAST_CT_CLEAR: u16 = 43;
+const NXAST_RESUBMIT_TABLE_CT: u16 = 44;
+const NXAST_LEARN2: u16 = 45;
+const NXAST_CHECK_PKT_LARGER: u16 = 49;
+
+/// `learn` flag: write whether the flow was learned to `result_dst` (NXAST_LEARN2 only).
+const NX_LEARN_F_WRITE_RESULT: u16 = 4;
 
 const NXAC2PT_MAX_LEN: u16 = 0;
 const NXAC2PT_CONTROLLER_ID: u16 = 1;
@@ -220,7 +230,60 @@ pub struct Learn {
     pub table_id: u8,
     pub fin_idle_timeout: u16,
     pub fin_hard_timeout: u16,
+    /// `limit=N`: at most N flows learned by this action (0: no limit). With
+    /// `result_dst`, encoded as NXAST_LEARN2.
+    pub limit: u32,
+    /// `result_dst=FIELD[bit]`: set to 1 when a flow was learned, 0 when the limit
+    /// stopped it.
+    pub result_dst: Option<FieldSlice>,
     pub specs: Vec<LearnSpec>,
+}
+
+impl Learn {
+    fn is_learn2(&self) -> bool {
+        self.limit != 0 || self.result_dst.is_some()
+    }
+}
+
+/// `bundle(...)` / `bundle_load(...)` (NXAST_BUNDLE / NXAST_BUNDLE_LOAD): choose one of
+/// `members` by a hash of `fields`; output to it, or with `dst` write its number there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Bundle {
+    /// `NX_BD_ALG_*`: 0 `active_backup`, 1 `hrw`.
+    pub algorithm: u16,
+    /// `NX_HASH_FIELDS_*` (0 `eth_src`, 1 `symmetric_l4`, ...).
+    pub fields: u16,
+    pub basis: u16,
+    /// The members' kind as an NXM header; `NXM_OF_IN_PORT` (`ofport`) is the only one OVS takes.
+    pub member_type: u32,
+    pub members: Vec<u16>,
+    /// `bundle_load`'s destination; `None` for `bundle` (output).
+    pub dst: Option<FieldSlice>,
+}
+
+/// `multipath(fields,basis,algorithm,n_links,arg,dst)` (NXAST_MULTIPATH).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Multipath {
+    /// `NX_HASH_FIELDS_*`.
+    pub fields: u16,
+    pub basis: u16,
+    /// `NX_MP_ALG_*`: 0 `modulo_n`, 1 `hash_threshold`, 2 `hrw`, 3 `iter_hash`.
+    pub algorithm: u16,
+    /// `n_links - 1`.
+    pub max_link: u16,
+    pub arg: u32,
+    pub dst: FieldSlice,
+}
+
+/// The NXM header of `NXM_OF_IN_PORT`, bundle's `ofport` member type.
+pub const NXM_OF_IN_PORT: u32 = 0x0000_0002;
+
+fn put_header4(out: &mut BytesMut, f: Field) {
+    out.put_u32(f.header(false, f.width().unwrap_or(4)));
+}
+
+fn field_of_header4(h: u32) -> Field {
+    Field::new((h >> 16) as u16, ((h >> 9) & 0x7f) as u8)
 }
 
 /// One `flow_mod_spec` of `learn`.
@@ -313,6 +376,24 @@ pub enum NxAction {
     Controller2(Controller2),
     /// `exit`.
     Exit,
+    /// `resubmit(port,table,ct)` (NXAST_RESUBMIT_TABLE_CT): the lookup uses the
+    /// connection's original-direction tuple.
+    ResubmitCt {
+        port: u16,
+        table: u8,
+    },
+    /// `clone(...)` (NXAST_CLONE): run the actions on a copy of the packet.
+    Clone(Vec<Action>),
+    /// `check_pkt_larger(N)->DST` (NXAST_CHECK_PKT_LARGER): sets the one-bit `dst`
+    /// when the packet is longer than `pkt_len` bytes.
+    CheckPktLarger {
+        pkt_len: u16,
+        dst: FieldSlice,
+    },
+    /// `bundle(...)` and `bundle_load(...)`.
+    Bundle(Bundle),
+    /// `multipath(...)`.
+    Multipath(Multipath),
     /// A subtype this codec does not model; `body` is everything after the subtype.
     Unknown {
         subtype: u16,
@@ -339,7 +420,19 @@ impl NxAction {
             NxAction::Ct(ct) => 14 + super::actions_len(&ct.actions),
             NxAction::Nat(n) => 6 + n.ranges_len(),
             NxAction::CtClear | NxAction::Exit => 6,
-            NxAction::Learn(l) => 22 + l.specs.iter().map(LearnSpec::wire_len).sum::<usize>(),
+            NxAction::Learn(l) => {
+                let extra = if l.is_learn2() {
+                    8 + l.result_dst.map_or(0, |d| header_len(d.field))
+                } else {
+                    0
+                };
+                22 + extra + l.specs.iter().map(LearnSpec::wire_len).sum::<usize>()
+            }
+            NxAction::ResubmitCt { .. } => 6,
+            NxAction::Clone(a) => 6 + super::actions_len(a),
+            NxAction::CheckPktLarger { .. } => 14,
+            NxAction::Bundle(b) => 22 + 2 * b.members.len(),
+            NxAction::Multipath(_) => 22,
             NxAction::Conjunction { .. } => 6,
             NxAction::Note(n) => n.len(),
             NxAction::DecTtlCntIds(ids) => 6 + 2 * ids.len(),
@@ -359,7 +452,14 @@ impl NxAction {
             NxAction::Ct(_) => NXAST_CT,
             NxAction::Nat(_) => NXAST_NAT,
             NxAction::CtClear => NXAST_CT_CLEAR,
+            NxAction::Learn(l) if l.is_learn2() => NXAST_LEARN2,
             NxAction::Learn(_) => NXAST_LEARN,
+            NxAction::ResubmitCt { .. } => NXAST_RESUBMIT_TABLE_CT,
+            NxAction::Clone(_) => NXAST_CLONE,
+            NxAction::CheckPktLarger { .. } => NXAST_CHECK_PKT_LARGER,
+            NxAction::Bundle(b) if b.dst.is_some() => NXAST_BUNDLE_LOAD,
+            NxAction::Bundle(_) => NXAST_BUNDLE,
+            NxAction::Multipath(_) => NXAST_MULTIPATH,
             NxAction::Conjunction { .. } => NXAST_CONJUNCTION,
             NxAction::Note(_) => NXAST_NOTE,
             NxAction::DecTtlCntIds(_) => NXAST_DEC_TTL_CNT_IDS,
@@ -384,10 +484,51 @@ impl NxAction {
         out.put_u32(NX_VENDOR_ID);
         out.put_u16(self.subtype());
         match self {
-            NxAction::Resubmit { port, table } => {
+            NxAction::Resubmit { port, table } | NxAction::ResubmitCt { port, table } => {
                 out.put_u16(*port);
                 out.put_u8(*table);
                 put_zeros(out, 3);
+            }
+            NxAction::Clone(a) => {
+                put_zeros(out, 6);
+                for x in a {
+                    x.encode(out);
+                }
+            }
+            NxAction::CheckPktLarger { pkt_len, dst } => {
+                out.put_u16(*pkt_len);
+                out.put_u16(dst.ofs);
+                put_header4(out, dst.field);
+                put_zeros(out, 6);
+            }
+            NxAction::Bundle(b) => {
+                out.put_u16(b.algorithm);
+                out.put_u16(b.fields);
+                out.put_u16(b.basis);
+                out.put_u32(b.member_type);
+                out.put_u16(b.members.len() as u16);
+                match b.dst {
+                    Some(d) => {
+                        out.put_u16(d.ofs_nbits());
+                        put_header4(out, d.field);
+                    }
+                    None => put_zeros(out, 6),
+                }
+                put_zeros(out, 4);
+                for m in &b.members {
+                    out.put_u16(*m);
+                }
+            }
+            NxAction::Multipath(m) => {
+                out.put_u16(m.fields);
+                out.put_u16(m.basis);
+                put_zeros(out, 2);
+                out.put_u16(m.algorithm);
+                out.put_u16(m.max_link);
+                out.put_u32(m.arg);
+                put_zeros(out, 2);
+                out.put_u16(m.dst.ofs_nbits());
+                put_header4(out, m.dst.field);
             }
             NxAction::RegLoad { dst, value } => {
                 out.put_u16(dst.ofs_nbits());
@@ -451,11 +592,24 @@ impl NxAction {
                 out.put_u16(l.hard_timeout);
                 out.put_u16(l.priority);
                 out.put_u64(l.cookie);
-                out.put_u16(l.flags);
+                let write_result = if l.result_dst.is_some() {
+                    NX_LEARN_F_WRITE_RESULT
+                } else {
+                    0
+                };
+                out.put_u16(l.flags & !NX_LEARN_F_WRITE_RESULT | write_result);
                 out.put_u8(l.table_id);
                 out.put_u8(0);
                 out.put_u16(l.fin_idle_timeout);
                 out.put_u16(l.fin_hard_timeout);
+                if l.is_learn2() {
+                    out.put_u32(l.limit);
+                    out.put_u16(l.result_dst.map_or(0, |d| d.ofs));
+                    put_zeros(out, 2);
+                    if let Some(d) = l.result_dst {
+                        put_header(out, d.field);
+                    }
+                }
                 for s in &l.specs {
                     let src_bit = if matches!(s.src, LearnSrc::Imm(_)) {
                         1 << 13
@@ -522,11 +676,88 @@ impl NxAction {
     pub(crate) fn decode_body(r: &mut Reader<'_>) -> Result<NxAction, DecodeError> {
         let subtype = r.u16("nx.subtype")?;
         let a = match subtype {
-            NXAST_RESUBMIT_TABLE => {
+            NXAST_RESUBMIT_TABLE | NXAST_RESUBMIT_TABLE_CT => {
                 let port = r.u16("resubmit.in_port")?;
                 let table = r.u8("resubmit.table")?;
                 r.skip(3, "resubmit.pad")?;
-                NxAction::Resubmit { port, table }
+                if subtype == NXAST_RESUBMIT_TABLE {
+                    NxAction::Resubmit { port, table }
+                } else {
+                    NxAction::ResubmitCt { port, table }
+                }
+            }
+            NXAST_CLONE => {
+                r.skip(6, "clone.pad")?;
+                let mut actions = Vec::new();
+                // Like ct's, the nested actions fill the rest of the action.
+                r.enter("clone.actions (nested too deep)")?;
+                while !r.is_empty() {
+                    actions.push(Action::decode(r)?);
+                }
+                r.leave();
+                NxAction::Clone(actions)
+            }
+            NXAST_CHECK_PKT_LARGER => {
+                let pkt_len = r.u16("check_pkt_larger.pkt_len")?;
+                let ofs = r.u16("check_pkt_larger.dst_ofs")?;
+                let field = field_of_header4(r.u32("check_pkt_larger.dst")?);
+                r.skip(6, "check_pkt_larger.pad")?;
+                NxAction::CheckPktLarger {
+                    pkt_len,
+                    dst: FieldSlice {
+                        field,
+                        ofs,
+                        n_bits: 1,
+                    },
+                }
+            }
+            NXAST_BUNDLE | NXAST_BUNDLE_LOAD => {
+                let algorithm = r.u16("bundle.algorithm")?;
+                let fields = r.u16("bundle.fields")?;
+                let basis = r.u16("bundle.basis")?;
+                let member_type = r.u32("bundle.slave_type")?;
+                let n = r.u16("bundle.n_slaves")?;
+                let on = r.u16("bundle.ofs_nbits")?;
+                let dst = r.u32("bundle.dst")?;
+                r.skip(4, "bundle.zero")?;
+                let dst = if subtype == NXAST_BUNDLE_LOAD {
+                    Some(FieldSlice::from_ofs_nbits(field_of_header4(dst), on))
+                } else if on != 0 || dst != 0 {
+                    return Err(r.bad_value("bundle.dst (must be 0 in bundle)", dst.into()));
+                } else {
+                    None
+                };
+                let mut members = Vec::with_capacity(usize::from(n).min(r.remaining() / 2));
+                for _ in 0..n {
+                    members.push(r.u16("bundle.slaves")?);
+                }
+                NxAction::Bundle(Bundle {
+                    algorithm,
+                    fields,
+                    basis,
+                    member_type,
+                    members,
+                    dst,
+                })
+            }
+            NXAST_MULTIPATH => {
+                let fields = r.u16("multipath.fields")?;
+                let basis = r.u16("multipath.basis")?;
+                r.skip(2, "multipath.pad")?;
+                let algorithm = r.u16("multipath.algorithm")?;
+                let max_link = r.u16("multipath.max_link")?;
+                let arg = r.u32("multipath.arg")?;
+                r.skip(2, "multipath.pad2")?;
+                let on = r.u16("multipath.ofs_nbits")?;
+                let dst = field_of_header4(r.u32("multipath.dst")?);
+                NxAction::Multipath(Multipath {
+                    fields,
+                    basis,
+                    algorithm,
+                    max_link,
+                    arg,
+                    dst: FieldSlice::from_ofs_nbits(dst, on),
+                })
             }
             NXAST_REG_LOAD => {
                 let on = r.u16("reg_load.ofs_nbits")?;
@@ -640,7 +871,9 @@ impl NxAction {
                 r.skip(6, "exit.pad")?;
                 NxAction::Exit
             }
-            NXAST_LEARN => NxAction::Learn(decode_learn(r)?),
+            NXAST_LEARN | NXAST_LEARN2 => {
+                NxAction::Learn(decode_learn(r, subtype == NXAST_LEARN2)?)
+            }
             NXAST_CONJUNCTION => {
                 let clause = r.u8("conjunction.clause")?;
                 let n_clauses = r.u8("conjunction.n_clauses")?;
@@ -771,7 +1004,7 @@ fn decode_c2_props(r: &mut Reader<'_>) -> Result<Controller2, DecodeError> {
     Ok(c)
 }
 
-fn decode_learn(r: &mut Reader<'_>) -> Result<Learn, DecodeError> {
+fn decode_learn(r: &mut Reader<'_>, learn2: bool) -> Result<Learn, DecodeError> {
     let mut l = Learn {
         idle_timeout: r.u16("learn.idle_timeout")?,
         hard_timeout: r.u16("learn.hard_timeout")?,
@@ -784,6 +1017,21 @@ fn decode_learn(r: &mut Reader<'_>) -> Result<Learn, DecodeError> {
     r.skip(1, "learn.pad")?;
     l.fin_idle_timeout = r.u16("learn.fin_idle_timeout")?;
     l.fin_hard_timeout = r.u16("learn.fin_hard_timeout")?;
+    let write_result = l.flags & NX_LEARN_F_WRITE_RESULT != 0;
+    l.flags &= !NX_LEARN_F_WRITE_RESULT;
+    if learn2 {
+        l.limit = r.u32("learn2.limit")?;
+        let ofs = r.u16("learn2.result_dst_ofs")?;
+        r.skip(2, "learn2.pad")?;
+        if write_result {
+            let field = get_header(r, "learn2.result_dst")?;
+            l.result_dst = Some(FieldSlice {
+                field,
+                ofs,
+                n_bits: 1,
+            });
+        }
+    }
     while r.remaining() >= 2 {
         let at = r.offset();
         let h = r.u16("learn.spec.header")?;
@@ -979,7 +1227,10 @@ mod tests {
         // Found by the `decode` fuzz target: header 0x0400 (reserved bit, 0 bits) decoded
         // to a spec that re-encoded as 0x0000, which reads back as padding.
         let head = "ffff0030 00002320 0010 0000 0000 8000 0000000000000000 0000 3d 00 0000 0000";
-        for spec in ["0400 00000204 0000 00000402 0000", "0000 00000204 0000 00000402 0000"] {
+        for spec in [
+            "0400 00000204 0000 00000402 0000",
+            "0000 00000204 0000 00000402 0000",
+        ] {
             let hex = format!("{head} {spec} 0000").replace(' ', "");
             let b: Vec<u8> = (0..hex.len())
                 .step_by(2)

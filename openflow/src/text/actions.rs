@@ -8,10 +8,11 @@ use super::value::{
     parse_value,
 };
 use super::{call, err, key_value, split_top, ParseError, TableNames};
+use crate::action::nx::NXM_OF_IN_PORT;
 use crate::action::nx::{ct_flags, nat_flags, TABLE_NONE};
 use crate::action::{
-    port, Action, Controller2, Ct, CtZone, FieldSlice, Instruction, Learn, LearnDst, LearnSpec,
-    LearnSrc, Nat, NxAction,
+    port, Action, Bundle, Controller2, Ct, CtZone, FieldSlice, Instruction, Learn, LearnDst,
+    LearnSpec, LearnSrc, Multipath, Nat, NxAction,
 };
 use crate::oxm::fields::{act_def, act_field_by_name, field_by_name};
 use crate::oxm::matching::be_bytes;
@@ -51,6 +52,85 @@ fn fmt_slice(s: &mut String, f: &FieldSlice) {
     } else {
         let _ = write!(s, "[{}..{}]", f.ofs, f.ofs + f.n_bits - 1);
     }
+}
+
+/// `NX_HASH_FIELDS_*` names, by value.
+const HASH_FIELDS: &[&str] = &[
+    "eth_src",
+    "symmetric_l4",
+    "symmetric_l3l4",
+    "symmetric_l3l4+udp",
+    "nw_src",
+    "nw_dst",
+    "symmetric_l3",
+];
+/// `NX_BD_ALG_*` names, by value.
+const BUNDLE_ALGS: &[&str] = &["active_backup", "hrw"];
+/// `NX_MP_ALG_*` names, by value.
+const MULTIPATH_ALGS: &[&str] = &["modulo_n", "hash_threshold", "hrw", "iter_hash"];
+
+fn name_of(names: &[&str], v: u16) -> String {
+    names
+        .get(usize::from(v))
+        .map_or_else(|| v.to_string(), |n| (*n).to_owned())
+}
+
+fn parse_name(names: &[&str], s: &str, what: &str) -> Result<u16, ParseError> {
+    match names.iter().position(|n| *n == s) {
+        Some(i) => Ok(i as u16),
+        None => parse_u16(s, what).map_err(|_| {
+            ParseError::new(format!(
+                "{what}: unknown {s:?} (known: {})",
+                names.join(", ")
+            ))
+        }),
+    }
+}
+
+fn fmt_bundle(s: &mut String, b: &Bundle) {
+    s.push_str(if b.dst.is_some() {
+        "bundle_load("
+    } else {
+        "bundle("
+    });
+    let _ = write!(
+        s,
+        "{},{},{},",
+        name_of(HASH_FIELDS, b.fields),
+        b.basis,
+        name_of(BUNDLE_ALGS, b.algorithm)
+    );
+    if b.member_type == NXM_OF_IN_PORT {
+        s.push_str("ofport,");
+    } else {
+        let _ = write!(s, "{:#x},", b.member_type);
+    }
+    if let Some(d) = &b.dst {
+        fmt_slice(s, d);
+        s.push(',');
+    }
+    s.push_str("members:");
+    let m: Vec<String> = b
+        .members
+        .iter()
+        .map(|&p| fmt_port(port16_to_32(p)))
+        .collect();
+    s.push_str(&m.join(","));
+    s.push(')');
+}
+
+fn fmt_multipath(s: &mut String, m: &Multipath) {
+    let _ = write!(
+        s,
+        "multipath({},{},{},{},{},",
+        name_of(HASH_FIELDS, m.fields),
+        m.basis,
+        name_of(MULTIPATH_ALGS, m.algorithm),
+        u32::from(m.max_link) + 1,
+        m.arg
+    );
+    fmt_slice(s, &m.dst);
+    s.push(')');
 }
 
 fn reason_name(r: u8) -> String {
@@ -185,6 +265,13 @@ fn fmt_learn(s: &mut String, l: &Learn, names: &TableNames) {
     if l.cookie != 0 {
         let _ = write!(s, ",cookie={:#x}", l.cookie);
     }
+    if l.limit != 0 {
+        let _ = write!(s, ",limit={}", l.limit);
+    }
+    if let Some(d) = &l.result_dst {
+        s.push_str(",result_dst=");
+        fmt_slice(s, d);
+    }
     for spec in &l.specs {
         s.push(',');
         let imm_hex = |v: &[u8]| {
@@ -270,6 +357,16 @@ fn fmt_action(s: &mut String, a: &Action, names: &TableNames) {
         }
         Action::PopVlan => s.push_str("pop_vlan"),
         Action::DecTtl => s.push_str("dec_ttl"),
+        Action::PushMpls(t) => {
+            let _ = write!(s, "push_mpls:{t:#06x}");
+        }
+        Action::PopMpls(t) => {
+            let _ = write!(s, "pop_mpls:{t:#06x}");
+        }
+        Action::SetMplsTtl(t) => {
+            let _ = write!(s, "set_mpls_ttl({t})");
+        }
+        Action::DecMplsTtl => s.push_str("dec_mpls_ttl"),
         Action::Nx(n) => fmt_nx(s, n, names),
         Action::Unknown { kind, body } => {
             let _ = write!(s, "unknown_action(type={kind},body={})", dotted_hex(body));
@@ -406,6 +503,33 @@ fn fmt_nx(s: &mut String, n: &NxAction, names: &TableNames) {
             c.meter_id,
         ),
         NxAction::Exit => s.push_str("exit"),
+        NxAction::ResubmitCt { port: p, table } => {
+            s.push_str("resubmit(");
+            if *p != OFPP_IN_PORT_16 {
+                s.push_str(&fmt_port(port16_to_32(*p)));
+            }
+            s.push(',');
+            if *table != TABLE_NONE {
+                match names.name(*table) {
+                    Some(n) => s.push_str(n),
+                    None => {
+                        let _ = write!(s, "{table}");
+                    }
+                }
+            }
+            s.push_str(",ct)");
+        }
+        NxAction::Clone(a) => {
+            s.push_str("clone(");
+            fmt_action_list(s, a, names);
+            s.push(')');
+        }
+        NxAction::CheckPktLarger { pkt_len, dst } => {
+            let _ = write!(s, "check_pkt_larger({pkt_len})->");
+            fmt_slice(s, dst);
+        }
+        NxAction::Bundle(b) => fmt_bundle(s, b),
+        NxAction::Multipath(m) => fmt_multipath(s, m),
         NxAction::Unknown { subtype, body } => {
             let _ = write!(
                 s,
@@ -682,6 +806,78 @@ fn parse_ct(args: &str, ctx: &Ctx<'_>) -> Result<Ct, ParseError> {
     Ok(ct)
 }
 
+fn parse_u8(s: &str, what: &str) -> Result<u8, ParseError> {
+    u8::try_from(parse_uint(s)?)
+        .map_err(|_| ParseError::new(format!("{what} {s} is out of range (0-255)")))
+}
+
+fn parse_bundle(args: &str, load: bool) -> Result<Bundle, ParseError> {
+    let toks = split_top(args, false);
+    let fixed = if load { 5 } else { 4 };
+    let usage = || {
+        ParseError::new(format!(
+            "bundle{}({args}): expected FIELDS,BASIS,ALGORITHM,ofport,{}members:PORT,...",
+            if load { "_load" } else { "" },
+            if load { "DST," } else { "" }
+        ))
+    };
+    if toks.len() <= fixed {
+        return Err(usage());
+    }
+    let member_type = match toks[3] {
+        "ofport" => NXM_OF_IN_PORT,
+        t => parse_u32(t, "bundle member type")?,
+    };
+    let dst = if load {
+        Some(parse_slice(toks[4])?)
+    } else {
+        None
+    };
+    let first = toks[fixed]
+        .strip_prefix("members:")
+        .or_else(|| toks[fixed].strip_prefix("slaves:"))
+        .ok_or_else(usage)?;
+    let mut members = Vec::new();
+    for p in std::iter::once(first).chain(toks[fixed + 1..].iter().copied()) {
+        if p.is_empty() {
+            continue;
+        }
+        members.push(
+            port32_to_16(parse_port(p)?)
+                .ok_or_else(|| ParseError::new(format!("bundle: port {p} too large")))?,
+        );
+    }
+    Ok(Bundle {
+        fields: parse_name(HASH_FIELDS, toks[0], "bundle fields")?,
+        basis: parse_u16(toks[1], "bundle basis")?,
+        algorithm: parse_name(BUNDLE_ALGS, toks[2], "bundle algorithm")?,
+        member_type,
+        members,
+        dst,
+    })
+}
+
+fn parse_multipath(args: &str) -> Result<Multipath, ParseError> {
+    let toks = split_top(args, false);
+    let [fields, basis, alg, n_links, arg, dst] = toks.as_slice() else {
+        return err(format!(
+            "multipath({args}): expected FIELDS,BASIS,ALGORITHM,N_LINKS,ARG,DST"
+        ));
+    };
+    let n = parse_u32(n_links, "multipath n_links")?;
+    if !(1..=65536).contains(&n) {
+        return err(format!("multipath: n_links {n} must be 1..65536"));
+    }
+    Ok(Multipath {
+        fields: parse_name(HASH_FIELDS, fields, "multipath fields")?,
+        basis: parse_u16(basis, "multipath basis")?,
+        algorithm: parse_name(MULTIPATH_ALGS, alg, "multipath algorithm")?,
+        max_link: (n - 1) as u16,
+        arg: parse_u32(arg, "multipath arg")?,
+        dst: parse_slice(dst)?,
+    })
+}
+
 fn imm_bytes(v: u128, n_bits: u16) -> Vec<u8> {
     be_bytes(v, 2 * usize::from(n_bits).div_ceil(16))
 }
@@ -705,6 +901,14 @@ fn parse_learn(args: &str, ctx: &Ctx<'_>) -> Result<Learn, ParseError> {
             ("fin_hard_timeout", Some(t)) => l.fin_hard_timeout = parse_u16(t, "fin_hard_timeout")?,
             ("priority", Some(t)) => l.priority = parse_u16(t, "priority")?,
             ("cookie", Some(t)) => l.cookie = parse_u64(t, "cookie")?,
+            ("limit", Some(t)) => l.limit = parse_u32(t, "limit")?,
+            ("result_dst", Some(t)) => {
+                let d = parse_slice(t)?;
+                if d.n_bits != 1 {
+                    return err(format!("learn: result_dst={t} must be one bit"));
+                }
+                l.result_dst = Some(d);
+            }
             ("send_flow_rem", None) => l.flags |= 1,
             ("delete_learned", None) => l.flags |= 2,
             _ => l.specs.push(parse_learn_spec(tok)?),
@@ -845,8 +1049,51 @@ fn parse_action(tok: &str, ctx: &Ctx<'_>, out: &mut Vec<Action>) -> Result<(), P
         out.push(Action::Nx(NxAction::Learn(parse_learn(a, ctx)?)));
         return Ok(());
     }
+    if let Some(a) = call(tok, "clone") {
+        let mut inner = Vec::new();
+        for t in split_top(a, false) {
+            parse_action(t, ctx, &mut inner)?;
+        }
+        out.push(Action::Nx(NxAction::Clone(inner)));
+        return Ok(());
+    }
+    if let Some(rest) = tok.strip_prefix("check_pkt_larger(") {
+        let (n, dst) = rest.split_once(")->").ok_or_else(|| {
+            ParseError::new(format!("{tok}: expected check_pkt_larger(LEN)->FIELD[bit]"))
+        })?;
+        let dst = parse_slice(dst)?;
+        if dst.n_bits != 1 {
+            return err(format!("{tok}: the destination must be one bit"));
+        }
+        out.push(Action::Nx(NxAction::CheckPktLarger {
+            pkt_len: parse_u16(n, "check_pkt_larger length")?,
+            dst,
+        }));
+        return Ok(());
+    }
+    if let Some(a) = call(tok, "bundle")
+        .map(|a| (a, false))
+        .or(call(tok, "bundle_load").map(|a| (a, true)))
+    {
+        out.push(Action::Nx(NxAction::Bundle(parse_bundle(a.0, a.1)?)));
+        return Ok(());
+    }
+    if let Some(a) = call(tok, "multipath") {
+        out.push(Action::Nx(NxAction::Multipath(parse_multipath(a)?)));
+        return Ok(());
+    }
+    if let Some(a) = call(tok, "set_mpls_ttl") {
+        out.push(Action::SetMplsTtl(parse_u8(a, "mpls ttl")?));
+        return Ok(());
+    }
     if let Some(a) = call(tok, "resubmit") {
-        let (p, t) = a.split_once(',').unwrap_or((a, ""));
+        let parts: Vec<&str> = a.split(',').collect();
+        let ct = match parts.as_slice() {
+            [_, _, "ct"] => true,
+            [_] | [_, _] => false,
+            _ => return err(format!("{tok}: expected resubmit([port],[table][,ct])")),
+        };
+        let (p, t) = (parts[0], parts.get(1).copied().unwrap_or(""));
         let port = if p.is_empty() {
             OFPP_IN_PORT_16
         } else {
@@ -858,7 +1105,11 @@ fn parse_action(tok: &str, ctx: &Ctx<'_>, out: &mut Vec<Action>) -> Result<(), P
         } else {
             ctx.names.parse(t)?
         };
-        out.push(Action::Nx(NxAction::Resubmit { port, table }));
+        out.push(Action::Nx(if ct {
+            NxAction::ResubmitCt { port, table }
+        } else {
+            NxAction::Resubmit { port, table }
+        }));
         return Ok(());
     }
     if let Some(a) = call(tok, "conjunction") {
@@ -971,6 +1222,43 @@ fn parse_action(tok: &str, ctx: &Ctx<'_>, out: &mut Vec<Action>) -> Result<(), P
             set(f, v, out)?;
         }
         ("push_vlan", Some(v)) => out.push(Action::PushVlan(parse_u16(v, "ethertype")?)),
+        ("push_mpls", Some(v)) => out.push(Action::PushMpls(parse_u16(v, "ethertype")?)),
+        ("pop_mpls", Some(v)) => out.push(Action::PopMpls(parse_u16(v, "ethertype")?)),
+        ("set_mpls_label", Some(v)) => set(Field::MPLS_LABEL, v, out)?,
+        ("set_mpls_tc", Some(v)) => set(Field::MPLS_TC, v, out)?,
+        ("set_mpls_ttl", Some(v)) => out.push(Action::SetMplsTtl(parse_u8(v, "mpls ttl")?)),
+        ("dec_mpls_ttl", None) => out.push(Action::DecMplsTtl),
+        // OpenFlow 1.0's names: OVS adds a push_vlan when neither the match nor an
+        // earlier action gives the packet a VLAN header (encode_SET_VLAN_VID/PCP).
+        ("mod_vlan_vid" | "mod_vlan_pcp", Some(v)) => {
+            let has_vlan = ctx
+                .match_
+                .get(Field::VLAN_VID)
+                .is_some_and(|f| f.value_u128() & f.mask_u128() & 0x1000 != 0)
+                || out.iter().any(|a| matches!(a, Action::PushVlan(_)));
+            if !has_vlan {
+                out.push(Action::PushVlan(0x8100));
+            }
+            if tok.starts_with("mod_vlan_vid") {
+                let vid = parse_u16(v, "vlan vid")?;
+                if vid > 0xfff {
+                    return err(format!("{tok}: VLAN id must be 0..4095"));
+                }
+                out.push(Action::SetField(OxmField::uint(
+                    Field::VLAN_VID,
+                    u128::from(vid | 0x1000),
+                )));
+            } else {
+                let pcp = parse_u8(v, "vlan pcp")?;
+                if pcp > 7 {
+                    return err(format!("{tok}: VLAN priority must be 0..7"));
+                }
+                out.push(Action::SetField(OxmField::uint(
+                    Field::VLAN_PCP,
+                    pcp.into(),
+                )));
+            }
+        }
         ("pop_vlan" | "strip_vlan", None) => out.push(Action::PopVlan),
         ("dec_ttl", None) => out.push(Action::DecTtl),
         ("ct_clear", None) => out.push(Action::Nx(NxAction::CtClear)),

@@ -26,6 +26,8 @@ ip netns exec "$ns" ovs-vswitchd "unix:$dir/db.sock" --pidfile="$dir/ovs-vswitch
 ovs-vsctl --db="unix:$dir/db.sock" add-br "$br" -- set bridge "$br" datapath_type=netdev
 for _ in $(seq 100); do [ -S "$dir/$br.mgmt" ] && break; sleep 0.1; done
 of() { ovs-ofctl -O OpenFlow13 "$@"; }
+# flows.in uses meter 1.
+of add-meter "$br" meter=1,kbps,band=type=drop,rate=1000
 grep -v '^#' "$here/groups.in" | of add-groups "$br" -
 grep -v '^#' "$here/flows.in" | of add-flows "$br" -
 {
