@@ -29,15 +29,19 @@
 //!   ONF bundle control/add (experimenter 0x4F4E4600, as OVS takes them in 1.3).
 //! - Match fields: the OXM basic fields and reg0-15, xxreg0-3, tun_src/dst, pkt_mark, nw_ttl, tcp_flags,
 //!   conj_id, ct_state/zone/mark/label, ct_nw_*/ct_ipv6_*/ct_tp_*; see [`oxm::FIELDS`].
-//! - Actions: output, group, set_field, push/pop_vlan, dec_ttl, and the Nicira
-//!   resubmit, load, move, output:REG, ct (commit, force, zone, table, alg, exec, nat),
-//!   ct_clear, learn, conjunction, note, dec_ttl(ids), controller (both forms), exit.
-//!   Instructions: apply/write/clear actions, write_metadata, goto_table, meter.
+//! - Actions: output, group, set_field, push/pop_vlan, dec_ttl, push/pop_mpls,
+//!   set_mpls_ttl, dec_mpls_ttl, and the Nicira resubmit (also `resubmit(port,table,ct)`),
+//!   load, move, output:REG, ct (commit, force, zone, table, alg, exec, nat), ct_clear,
+//!   learn (with `limit=` and `result_dst=`), conjunction, note, dec_ttl(ids), controller
+//!   (both forms), exit, clone, check_pkt_larger, bundle, bundle_load, multipath. The
+//!   OpenFlow 1.0 names (`mod_vlan_vid`, `mod_nw_tos`, `strip_vlan`, ...) parse to what
+//!   ovs-ofctl sends for them in 1.3. Instructions: apply/write/clear actions,
+//!   write_metadata, goto_table, meter.
 //!
 //! Not supported (kept as `Unknown` when received, not parsed from text): meters and
-//! table features messages, NXT_* Nicira messages (e.g. NXT_PACKET_IN2), multipath,
-//! bundle, MPLS push/pop and other rarely used actions, port names in text (`in_port=3`,
-//! not `in_port=veth0`).
+//! table features messages, NXT_* Nicira messages (e.g. NXT_PACKET_IN2), the rarer
+//! actions of ovs-actions(7) (encap/decap, sample, fin_timeout, enqueue, set_queue, ...),
+//! port names in text (`in_port=3`, not `in_port=veth0`).
 //!
 //! # Example
 //! ```

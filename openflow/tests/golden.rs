@@ -149,6 +149,13 @@ fn table_names_print_and_parse_like_ovs_ofctl_names() {
         f.to_string(),
         "table=30, priority=5,ip actions=ct(table=40,zone=5,nat),resubmit(,0),goto_table:40"
     );
+    let text = "table=service, priority=6,ct_state=+new+trk,ip actions=resubmit(,l3-forward,ct),resubmit(2,classifier,ct)";
+    let f = Flow::parse_with(text, &names).unwrap();
+    assert_eq!(f.display_with(&names).to_string(), text);
+    assert_eq!(
+        f.to_string(),
+        "table=30, priority=6,ct_state=+new+trk,ip actions=resubmit(,40,ct),resubmit(2,0,ct)"
+    );
     let f0 = Flow::parse_with("table=classifier,priority=0,actions=drop", &names).unwrap();
     assert_eq!(
         f0.display_with(&names).to_string(),

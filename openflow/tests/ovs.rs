@@ -36,6 +36,8 @@ fn switch() -> Switch {
     let ovs = Ovs::in_netns(&ns, &[]);
     let br = unique_name("ofbr");
     ovs.add_bridge(&br);
+    // The golden flows use meter 1 (`meter:1`), as regen.sh sets it up.
+    ovs.ofctl(&["add-meter", &br, "meter=1,kbps,band=type=drop,rate=1000"]);
     Switch { _ns: ns, ovs, br }
 }
 
