@@ -1,6 +1,9 @@
 //! [`OxmField`] (one OXM TLV) and the canonical [`Match`] (OF1.3 §7.2.3 `ofp_match`).
 
-use bytes::{BufMut, BytesMut};
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::fields::{Field, Prereq, OXM_CLASS_EXPERIMENTER};
 use crate::wire::{pad8, put_zeros, DecodeError, Reader, Wire};
@@ -259,9 +262,52 @@ pub enum MatchError {
 /// A canonical OpenFlow match: fields kept in one fixed order (Open vSwitch's), masks
 /// normalised, prerequisites checked when built. Two matches on the same packets
 /// compare and hash equal whatever order they were built in.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// A match that was decoded also remembers the bytes it came from when they are not
+/// the canonical encoding (another order, an all-ones mask, a field masked to nothing,
+/// non-zero padding), and encodes to those bytes again: a message from another
+/// controller or switch passes through unchanged. Equality, ordering, hashing and
+/// `Debug` look only at the canonical fields; matches that are built always encode
+/// canonically.
+#[derive(Clone, Default)]
 pub struct Match {
     fields: Vec<OxmField>,
+    /// The whole `ofp_match` (padding included) as received, if not canonical.
+    wire: Option<Bytes>,
+}
+
+impl PartialEq for Match {
+    fn eq(&self, o: &Match) -> bool {
+        self.fields == o.fields
+    }
+}
+
+impl Eq for Match {}
+
+impl PartialOrd for Match {
+    fn partial_cmp(&self, o: &Match) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Match {
+    fn cmp(&self, o: &Match) -> Ordering {
+        self.fields.cmp(&o.fields)
+    }
+}
+
+impl Hash for Match {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.fields.hash(h);
+    }
+}
+
+impl std::fmt::Debug for Match {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Match")
+            .field("fields", &self.fields)
+            .finish()
+    }
 }
 
 impl Match {
@@ -319,12 +365,29 @@ impl Match {
                 return Err(MatchError::Duplicate(w[0].field));
             }
         }
-        Ok(Match { fields: out })
+        Ok(Match {
+            fields: out,
+            wire: None,
+        })
     }
 
     /// The fields, in canonical order.
     pub fn fields(&self) -> &[OxmField] {
         &self.fields
+    }
+
+    /// True if this match was decoded from bytes that were not its canonical encoding,
+    /// and so encodes to those bytes rather than canonically.
+    pub fn is_wire_exact(&self) -> bool {
+        self.wire.is_some()
+    }
+
+    /// The same match without the remembered wire bytes: it encodes canonically.
+    pub fn canonical(&self) -> Match {
+        Match {
+            fields: self.fields.clone(),
+            wire: None,
+        }
     }
 
     /// True for the match-everything match.
@@ -450,11 +513,18 @@ const CT_NEEDS: &str = "a valid connection in ct_state (+new, +est, +rel or +rpl
 
 impl Wire for Match {
     fn wire_len(&self) -> usize {
+        if let Some(w) = &self.wire {
+            return w.len();
+        }
         let l = 4 + self.fields_len();
         l + pad8(l)
     }
 
     fn encode(&self, out: &mut BytesMut) {
+        if let Some(w) = &self.wire {
+            out.put_slice(w);
+            return;
+        }
         let l = 4 + self.fields_len();
         out.put_u16(OFPMT_OXM);
         out.put_u16(l as u16);
@@ -468,6 +538,7 @@ impl Wire for Match {
     /// here: the switch checked them.
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let at = r.offset();
+        let mut whole = r.clone();
         let kind = r.u16("match.type")?;
         if kind != OFPMT_OXM {
             return Err(DecodeError::BadValue {
@@ -490,14 +561,21 @@ impl Wire for Match {
             fields.push(OxmField::decode(&mut body)?);
         }
         r.skip(pad8(len), "match.pad")?;
-        Match::canonicalize(fields).map_err(|e| DecodeError::BadValue {
+        let mut m = Match::canonicalize(fields).map_err(|e| DecodeError::BadValue {
             what: match e {
                 MatchError::Duplicate(_) => "match: duplicate field",
                 _ => "match: field",
             },
             value: 0,
             offset: at,
-        })
+        })?;
+        let raw = whole.bytes(r.offset() - at, "match")?;
+        let mut canonical = BytesMut::with_capacity(m.wire_len());
+        m.encode(&mut canonical);
+        if raw != &canonical[..] {
+            m.wire = Some(Bytes::copy_from_slice(raw));
+        }
+        Ok(m)
     }
 }
 
@@ -657,6 +735,36 @@ mod tests {
         );
         let back = Match::decode(&mut Reader::new(&enc(&m))).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn decoded_match_in_another_order_reencodes_to_its_bytes_and_equals_the_canonical_one() {
+        // eth_type, then in_port (OVS sends in_port first), then reg0 with an all-ones mask.
+        let bytes = [
+            0x00, 0x01, 0x00, 0x1e, // type OXM, length 30
+            0x80, 0x00, 0x0a, 0x02, 0x08, 0x00, // eth_type=0x0800
+            0x80, 0x00, 0x00, 0x04, 0, 0, 0, 3, // in_port=3
+            0x00, 0x01, 0x01, 0x08, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, // reg0=5/0xffffffff
+            0, 0, // pad
+        ];
+        let m = Match::decode(&mut Reader::new(&bytes)).unwrap();
+        assert!(m.is_wire_exact());
+        assert_eq!(m.wire_len(), bytes.len());
+        assert_eq!(enc(&m), bytes);
+        let built = Match::builder()
+            .in_port(3)
+            .ip()
+            .exact(Field::reg(0), 5)
+            .build()
+            .unwrap();
+        assert_eq!(m, built);
+        assert_eq!(format!("{m:?}"), format!("{built:?}"));
+        assert!(!built.is_wire_exact());
+        assert_ne!(enc(&built), bytes);
+        assert_eq!(enc(&m.canonical()), enc(&built));
+        // A canonical input is not remembered at all.
+        let again = Match::decode(&mut Reader::new(&enc(&built))).unwrap();
+        assert!(!again.is_wire_exact());
     }
 
     #[test]
