@@ -120,6 +120,20 @@ fn bundle_add_carries_outer_xid_inside() {
 }
 
 #[test]
+fn bundle_add_whose_inner_xid_differs_is_kept_as_bytes_not_rewritten() {
+    // Found by the `decode` fuzz target: the inner xid (0x0b0b040b) was decoded, then
+    // replaced by the outer one (0x1800) on re-encoding.
+    let b =
+        unhex("04040023 00001800 4f4e4600 000008fd 990381fc 1000 00fb 04fb000b 0b0b040b 0000fb");
+    let f = Frame::decode(&b).unwrap();
+    assert!(
+        matches!(&f.msg, Message::Unknown { msg_type: 4, .. }),
+        "{f:?}"
+    );
+    assert_eq!(encode(&f), b);
+}
+
+#[test]
 fn bundle_control_round_trips() {
     let f = Frame::new(
         3,

@@ -116,7 +116,13 @@ impl BundleAdd {
         self.message.encode_unchecked(xid, out);
     }
 
-    pub(crate) fn decode_rest(r: &mut Reader<'_>) -> Result<Option<BundleAdd>, DecodeError> {
+    /// `None` (the caller keeps the message as unknown bytes) when something is left
+    /// after the inner message, or when the inner xid is not the add's `xid`: encoding
+    /// writes the outer xid, so such a message could not be re-encoded unchanged.
+    pub(crate) fn decode_rest(
+        r: &mut Reader<'_>,
+        xid: u32,
+    ) -> Result<Option<BundleAdd>, DecodeError> {
         let bundle_id = r.u32("bundle_add.bundle_id")?;
         r.skip(2, "bundle_add.pad")?;
         let flags = r.u16("bundle_add.flags")?;
@@ -133,7 +139,7 @@ impl BundleAdd {
         let mut inner = r.sub(len, "bundle_add.message")?;
         inner.enter("bundle_add.message (nested too deep)")?;
         let message = Frame::decode_at(inner)?;
-        if !r.is_empty() {
+        if !r.is_empty() || message.xid != xid {
             return Ok(None);
         }
         Ok(Some(BundleAdd {

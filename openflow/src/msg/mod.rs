@@ -274,7 +274,7 @@ impl Frame {
                 Message::MultipartRequest(MultipartRequest::decode_body(&mut b)?)
             }
             OFPT_MULTIPART_REPLY => Message::MultipartReply(MultipartReply::decode_body(&mut b)?),
-            OFPT_EXPERIMENTER => decode_experimenter(&mut b)?,
+            OFPT_EXPERIMENTER => decode_experimenter(&mut b, h.xid)?,
             t => Message::Unknown {
                 msg_type: t,
                 body: Bytes::copy_from_slice(b.take_rest()),
@@ -285,7 +285,7 @@ impl Frame {
     }
 }
 
-fn decode_experimenter(b: &mut Reader<'_>) -> Result<Message, DecodeError> {
+fn decode_experimenter(b: &mut Reader<'_>, xid: u32) -> Result<Message, DecodeError> {
     let all = b.clone();
     let unknown = |mut all: Reader<'_>| Message::Unknown {
         msg_type: OFPT_EXPERIMENTER,
@@ -302,7 +302,7 @@ fn decode_experimenter(b: &mut Reader<'_>) -> Result<Message, DecodeError> {
             BundleControl::decode_rest(b)?.map(Message::BundleControl)
         }
         (bundle::ONF_EXPERIMENTER_ID, bundle::ONFT_BUNDLE_ADD_MESSAGE) => {
-            BundleAdd::decode_rest(b)?.map(Message::BundleAdd)
+            BundleAdd::decode_rest(b, xid)?.map(Message::BundleAdd)
         }
         _ => None,
     };
