@@ -32,6 +32,7 @@ pub(crate) const OFPT_BARRIER_REQUEST: u8 = 20;
 pub(crate) const OFPT_BARRIER_REPLY: u8 = 21;
 pub(crate) const OFPT_ROLE_REQUEST: u8 = 24;
 pub(crate) const OFPT_ROLE_REPLY: u8 = 25;
+pub(crate) const OFPT_METER_MOD: u8 = 29;
 
 /// The `OFPT_*` name of a message type number.
 pub fn type_name(t: u8) -> &'static str {

@@ -154,7 +154,7 @@ fn bundle_control_round_trips() {
 #[test]
 fn unknown_messages_and_experimenters_are_kept_byte_for_byte() {
     for hex in [
-        "041d0010000000050000000100000002", // METER_MOD, not modelled
+        "04110010000000050000000100000002", // TABLE_MOD, not modelled
         "0404001400000001000023200000001000000000", // NX experimenter message
         "04040018000000034f4e460000000bb80000000000000000", // ONF, other exp_type
     ] {

@@ -60,10 +60,10 @@ fn malformed_input_exits_1_and_unsupported_types_exit_77() {
         String::from_utf8_lossy(&o.stderr).contains("ofp: "),
         "{o:?}"
     );
-    let o = ofp(&["decode", "--hex"], b"041d000800000001");
+    let o = ofp(&["decode", "--hex"], b"0411000800000001");
     assert_eq!(o.status.code(), Some(77));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("OFPT_METER_MOD"),
+        String::from_utf8_lossy(&o.stderr).contains("OFPT_TABLE_MOD"),
         "{o:?}"
     );
     let o = ofp(&["encode", "tcp_dst=80,actions=drop"], b"");

@@ -6,6 +6,7 @@ mod features;
 mod flow_mod;
 mod group_mod;
 mod hello;
+mod meter;
 mod multipart;
 mod packet;
 mod port;
@@ -18,6 +19,7 @@ pub use features::{role, Features, Role, SwitchConfig};
 pub use flow_mod::{flow_mod_flags, FlowMod, FlowModCommand};
 pub use group_mod::{Bucket, GroupMod, GroupModCommand, GroupType};
 pub use hello::{Hello, HelloElement};
+pub use meter::{meter_flags, meter_id, MeterBand, MeterMod, MeterModCommand};
 pub use multipart::{
     AggregateStats, Desc, FlowStats, FlowStatsRequest, GroupDesc, MultipartReply,
     MultipartReplyBody, MultipartRequest, MultipartRequestBody, PortStats, TableStats, REPLY_MORE,
@@ -55,6 +57,7 @@ pub enum Message {
     MultipartReply(MultipartReply),
     BundleControl(BundleControl),
     BundleAdd(BundleAdd),
+    MeterMod(MeterMod),
     /// A message type this codec does not model (or an experimenter message other
     /// than the bundle ones); `body` is everything after the header.
     Unknown {
@@ -88,6 +91,7 @@ impl Message {
             Message::MultipartRequest(_) => OFPT_MULTIPART_REQUEST,
             Message::MultipartReply(_) => OFPT_MULTIPART_REPLY,
             Message::BundleControl(_) | Message::BundleAdd(_) => OFPT_EXPERIMENTER,
+            Message::MeterMod(_) => OFPT_METER_MOD,
             Message::Unknown { msg_type, .. } => *msg_type,
         }
     }
@@ -122,6 +126,7 @@ impl Message {
             Message::MultipartReply(m) => m.body_len(),
             Message::BundleControl(_) => BundleControl::BODY_LEN,
             Message::BundleAdd(b) => b.body_len(),
+            Message::MeterMod(m) => m.body_len(),
             Message::Unknown { body, .. } => body.len(),
         }
     }
@@ -147,6 +152,7 @@ impl Message {
             Message::MultipartReply(m) => m.encode_body(out),
             Message::BundleControl(b) => b.encode_body(out),
             Message::BundleAdd(b) => b.encode_body(xid, out),
+            Message::MeterMod(m) => m.encode_body(out),
             Message::Unknown { body, .. } => out.put_slice(body),
         }
     }
@@ -275,6 +281,7 @@ impl Frame {
             }
             OFPT_MULTIPART_REPLY => Message::MultipartReply(MultipartReply::decode_body(&mut b)?),
             OFPT_EXPERIMENTER => decode_experimenter(&mut b, h.xid)?,
+            OFPT_METER_MOD => Message::MeterMod(MeterMod::decode_body(&mut b)?),
             t => Message::Unknown {
                 msg_type: t,
                 body: Bytes::copy_from_slice(b.take_rest()),

@@ -63,6 +63,7 @@ pub fn describe(f: &crate::Frame) -> String {
             )
         }
         Message::Error(e) => format!("OFPT_ERROR xid={:#x}: {e}", f.xid),
+        Message::MeterMod(m) => format!("OFPT_METER_MOD xid={:#x}: {m}", f.xid),
         m => format!("{} xid={:#x}: {m:?}", m.name(), f.xid),
     }
 }
