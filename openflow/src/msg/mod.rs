@@ -9,6 +9,7 @@ mod hello;
 mod meter;
 mod multipart;
 mod packet;
+mod packet_in2;
 mod port;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -25,6 +26,7 @@ pub use multipart::{
     MultipartReplyBody, MultipartRequest, MultipartRequestBody, PortStats, TableStats, REPLY_MORE,
 };
 pub use packet::{PacketIn, PacketOut};
+pub use packet_in2::{PacketIn2, PacketIn2Prop};
 pub use port::{PortDesc, PortStatus};
 
 use crate::header::*;
@@ -58,6 +60,8 @@ pub enum Message {
     BundleControl(BundleControl),
     BundleAdd(BundleAdd),
     MeterMod(MeterMod),
+    /// NXT_PACKET_IN2 (a Nicira experimenter message).
+    PacketIn2(PacketIn2),
     /// A message type this codec does not model (or an experimenter message other
     /// than the bundle ones); `body` is everything after the header.
     Unknown {
@@ -90,7 +94,9 @@ impl Message {
             Message::RoleReply(_) => OFPT_ROLE_REPLY,
             Message::MultipartRequest(_) => OFPT_MULTIPART_REQUEST,
             Message::MultipartReply(_) => OFPT_MULTIPART_REPLY,
-            Message::BundleControl(_) | Message::BundleAdd(_) => OFPT_EXPERIMENTER,
+            Message::BundleControl(_) | Message::BundleAdd(_) | Message::PacketIn2(_) => {
+                OFPT_EXPERIMENTER
+            }
             Message::MeterMod(_) => OFPT_METER_MOD,
             Message::Unknown { msg_type, .. } => *msg_type,
         }
@@ -101,6 +107,7 @@ impl Message {
         match self {
             Message::BundleControl(_) => "ONFT_BUNDLE_CONTROL",
             Message::BundleAdd(_) => "ONFT_BUNDLE_ADD_MESSAGE",
+            Message::PacketIn2(_) => "NXT_PACKET_IN2",
             m => type_name(m.msg_type()),
         }
     }
@@ -127,6 +134,7 @@ impl Message {
             Message::BundleControl(_) => BundleControl::BODY_LEN,
             Message::BundleAdd(b) => b.body_len(),
             Message::MeterMod(m) => m.body_len(),
+            Message::PacketIn2(p) => p.body_len(),
             Message::Unknown { body, .. } => body.len(),
         }
     }
@@ -153,6 +161,7 @@ impl Message {
             Message::BundleControl(b) => b.encode_body(out),
             Message::BundleAdd(b) => b.encode_body(xid, out),
             Message::MeterMod(m) => m.encode_body(out),
+            Message::PacketIn2(p) => p.encode_body(out),
             Message::Unknown { body, .. } => out.put_slice(body),
         }
     }
@@ -310,6 +319,9 @@ fn decode_experimenter(b: &mut Reader<'_>, xid: u32) -> Result<Message, DecodeEr
         }
         (bundle::ONF_EXPERIMENTER_ID, bundle::ONFT_BUNDLE_ADD_MESSAGE) => {
             BundleAdd::decode_rest(b, xid)?.map(Message::BundleAdd)
+        }
+        (NX_EXPERIMENTER_ID, packet_in2::NXT_PACKET_IN2) => {
+            Some(Message::PacketIn2(PacketIn2::decode_rest(b)?))
         }
         _ => None,
     };

@@ -133,7 +133,7 @@ fn fmt_multipath(s: &mut String, m: &Multipath) {
     s.push(')');
 }
 
-fn reason_name(r: u8) -> String {
+pub(crate) fn reason_name(r: u8) -> String {
     match r {
         0 => "no_match".into(),
         1 => "action".into(),

@@ -11,8 +11,10 @@ mod value;
 
 use std::collections::BTreeMap;
 
+pub(crate) use actions::reason_name;
 pub use flow::{Flow, FlowDisplay, FlowStatsDisplay};
 pub use group::{Group, GroupDisplay};
+pub(crate) use matchfmt::match_pieces;
 
 /// One line describing a message: a flow-mod (add) as its flow text and a group-mod
 /// (add) as `--group ` plus its group text (both what `ofp encode` takes back), any
@@ -64,6 +66,7 @@ pub fn describe(f: &crate::Frame) -> String {
         }
         Message::Error(e) => format!("OFPT_ERROR xid={:#x}: {e}", f.xid),
         Message::MeterMod(m) => format!("OFPT_METER_MOD xid={:#x}: {m}", f.xid),
+        Message::PacketIn2(p) => format!("NXT_PACKET_IN2 xid={:#x}:{p}", f.xid),
         m => format!("{} xid={:#x}: {m:?}", m.name(), f.xid),
     }
 }
