@@ -160,8 +160,16 @@ impl Record {
         let t = model.touched();
         Record {
             revision: model.revision,
-            nodes: t.nodes.iter().map(|n| (n.clone(), model.nodes().get(n).cloned())).collect(),
-            pods: t.pods.iter().map(|p| (p.clone(), model.pods().get(p).cloned())).collect(),
+            nodes: t
+                .nodes
+                .iter()
+                .map(|n| (n.clone(), model.nodes().get(n).cloned()))
+                .collect(),
+            pods: t
+                .pods
+                .iter()
+                .map(|p| (p.clone(), model.pods().get(p).cloned()))
+                .collect(),
             services: t
                 .services
                 .iter()
@@ -210,11 +218,8 @@ struct Written {
     revision: u64,
     /// The snapshot's size.
     snapshot_bytes: u64,
-    /// The journal's valid length: its records, without a torn tail.
+    /// The journal's valid length: its records, without a torn tail or a failed append.
     journal_bytes: u64,
-    /// The journal, open for appending at `journal_bytes`; `None` until the first append after
-    /// a load or a failed write.
-    journal: Option<File>,
     /// A write failed after the snapshot was replaced: the next save writes a snapshot.
     must_compact: bool,
 }
@@ -391,10 +396,8 @@ impl FileStore {
         // From here on the change is durable; a journal that cannot be emptied only holds
         // records the snapshot already has, and the next save tries again.
         w.snapshot_bytes = bytes.len() as u64;
-        w.journal = None;
-        match self.open_journal(0) {
-            Ok(f) => {
-                w.journal = Some(f);
+        match self.open_journal(0).and_then(|f| f.sync_all()) {
+            Ok(()) => {
                 w.journal_bytes = 0;
                 w.must_compact = false;
             }
@@ -408,7 +411,8 @@ impl FileStore {
     }
 
     /// The journal, cut to its first `len` bytes (a torn or failed append beyond them goes)
-    /// and positioned there.
+    /// and positioned there. Opened for each append, so that appends go to the file of that
+    /// name (one moved away or deleted shows as a gap at the next load, never as lost writes).
     fn open_journal(&self, len: u64) -> std::io::Result<File> {
         let mut f = OpenOptions::new()
             .write(true)
@@ -418,31 +422,20 @@ impl FileStore {
             .open(&self.journal_path)?;
         f.set_len(len)?;
         f.seek(SeekFrom::Start(len))?;
-        f.sync_all()?;
         Ok(f)
     }
 
     /// Appends `line` to the journal and waits until it is on disk.
     fn append(&self, w: &mut Written, line: &[u8]) -> Result<(), StoreError> {
-        let result = (|| {
-            let f = match &mut w.journal {
-                Some(f) => f,
-                slot => slot.insert(self.open_journal(w.journal_bytes)?),
-            };
-            f.write_all(line)?;
-            f.sync_data()
-        })();
-        match result {
-            Ok(()) => {
-                w.journal_bytes += line.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                // Reopened (and cut back to the valid records) by the next save.
-                w.journal = None;
-                Err(self.write_error(&self.journal_path, e))
-            }
-        }
+        let mut f = self
+            .open_journal(w.journal_bytes)
+            .map_err(|e| self.write_error(&self.journal_path, e))?;
+        // A failed write is cut off by the next append's `open_journal`.
+        f.write_all(line)
+            .and_then(|()| f.sync_data())
+            .map_err(|e| self.write_error(&self.journal_path, e))?;
+        w.journal_bytes += line.len() as u64;
+        Ok(())
     }
 }
 
@@ -478,7 +471,6 @@ impl Store for FileStore {
             revision: model.revision,
             snapshot_bytes: snapshot.len() as u64,
             journal_bytes,
-            journal: None,
             // An older format is rewritten at once, so that no older build reads it without
             // the journal.
             must_compact: format < u64::from(FORMAT_VERSION),
@@ -630,8 +622,14 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), snapshot);
         let journal = std::fs::read_to_string(store.journal_path()).unwrap();
         assert_eq!(journal.lines().count(), 1, "{journal}");
-        assert!(journal.contains("\"web-2\"") && !journal.contains("\"web-1\""), "{journal}");
-        assert!(!journal.contains("\"nodes\"") && !journal.contains("\"services\""), "{journal}");
+        assert!(
+            journal.contains("\"web-2\"") && !journal.contains("\"web-1\""),
+            "{journal}"
+        );
+        assert!(
+            !journal.contains("\"nodes\"") && !journal.contains("\"services\""),
+            "{journal}"
+        );
         assert_eq!(FileStore::new(&path).load().unwrap(), Some(second));
     }
 
@@ -682,7 +680,9 @@ mod tests {
             .append(true)
             .open(store.journal_path())
             .unwrap();
-        journal.write_all(br#"{"revision":3,"pods":{"web-3""#).unwrap();
+        journal
+            .write_all(br#"{"revision":3,"pods":{"web-3""#)
+            .unwrap();
         drop(journal);
 
         let reopened = FileStore::new(&path);
@@ -690,7 +690,11 @@ mod tests {
         let third = next_with_pod(&second);
         reopened.save(&third).unwrap();
         let journal = std::fs::read_to_string(store.journal_path()).unwrap();
-        assert_eq!(journal.lines().count(), 2, "the torn line is gone: {journal}");
+        assert_eq!(
+            journal.lines().count(),
+            2,
+            "the torn line is gone: {journal}"
+        );
         assert_eq!(FileStore::new(&path).load().unwrap(), Some(third));
     }
 
@@ -724,7 +728,10 @@ mod tests {
         store.save(&next_with_pod(&first)).unwrap();
         let good = std::fs::read_to_string(store.journal_path()).unwrap();
         for (bad, says) in [
-            ("{\"revision\":4}\n", "line 2: revision 4 does not follow revision 2"),
+            (
+                "{\"revision\":4}\n",
+                "line 2: revision 4 does not follow revision 2",
+            ),
             ("not json\n", "line 2: expected"),
             ("{\"revision\":3,\"color\":1}\n", "line 2: unknown field"),
         ] {
@@ -734,7 +741,10 @@ mod tests {
             assert!(matches!(e, StoreError::Corrupt { .. }), "{bad}: {e:?}");
             assert!(e.to_string().contains(says), "{bad}: {e}");
             assert!(e.to_string().contains("state.json.journal"), "{e}");
-            assert_eq!(std::fs::read_to_string(store.journal_path()).unwrap(), journal);
+            assert_eq!(
+                std::fs::read_to_string(store.journal_path()).unwrap(),
+                journal
+            );
         }
     }
 
@@ -818,17 +828,20 @@ mod tests {
         assert_eq!(FileStore::new(&path).load().unwrap(), None);
         std::fs::remove_dir(&tmp).unwrap();
 
-        let first = model_at(1);
-        FileStore::new(&path).save(&first).unwrap();
         let store = FileStore::new(&path);
-        store.load().unwrap();
+        let first = model_at(1);
+        store.save(&first).unwrap();
         // A directory in the journal's place makes an append fail.
         let journal = store.journal_path().to_path_buf();
         std::fs::remove_file(&journal).unwrap();
         std::fs::create_dir(&journal).unwrap();
         let second = next_with_pod(&first);
         let e = store.save(&second).unwrap_err();
-        assert!(e.to_string().contains("state.json.journal: cannot write it"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("state.json.journal: cannot write it"),
+            "{e}"
+        );
         std::fs::remove_dir(&journal).unwrap();
         assert_eq!(FileStore::new(&path).load().unwrap(), Some(first));
         // The same revision can be saved once the journal is writable again.
