@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Seeds fuzz corpora from the golden files and a few hand-written JSON messages, into
-# DIR/<target> (default: corpus/, the small minimised corpus kept in the repo; after
-# seeding, minimise with `cargo +nightly fuzz cmin <target>`).
+# DIR/<target> (default: seeds/, the small corpus kept in the repo; after
+# seeding, minimise with `cargo +nightly fuzz cmin <target> seeds/<target>`).
 #   decode        every FLOW_MOD / GROUP_MOD ovs-ofctl sent and every reply OVS sent
 #   text          every flow and group line, as written and as dumped
 #   ovsdb_framer  JSON-RPC messages back to back (first byte: chunk size)
@@ -9,7 +9,7 @@
 #   api_bodies    request bodies of the controller's API
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-$here/corpus}
+out=${1:-$here/seeds}
 data=$here/../tests/data
 for t in decode text ovsdb_framer ovsdb_value api_bodies; do mkdir -p "$out/$t"; done
 i=0
@@ -23,9 +23,11 @@ grep -hv '^#' "$data/flows.txt" "$data/flows.in" "$data/groups.txt" "$data/group
     printf '%s' "$l" > "$out/text/golden$i"
 done
 w() { printf '%s' "$2" > "$out/$1/$3"; }
-w ovsdb_framer '{"id":1,"result":[{"rows":[{"name":"br-int"}]}],"error":null} {"id":null,"method":"update2","params":[null,{"Bridge":{"5cd2aba3-e39d-4c63-b2d4-9daebad98724":{"modify":{"ports":["set",[]]}}}}]}' rpc1
-w ovsdb_framer '{"id":"echo","method":"echo","params":["a}\"{b"]}[{"id":7,"error":{"error":"unknown"}}]' rpc2
-w ovsdb_framer '{"id":3,"result":null,"error":"not a db"}
+# ovsdb_framer takes its first byte as the chunk size.
+wf() { printf "\\$(printf '%03o' "$1")%s" "$2" > "$out/ovsdb_framer/$3"; }
+wf 4 '{"id":1,"result":[{"rows":[{"name":"br-int"}]}],"error":null} {"id":null,"method":"update2","params":[null,{"Bridge":{"5cd2aba3-e39d-4c63-b2d4-9daebad98724":{"modify":{"ports":["set",[]]}}}}]}' rpc1
+wf 7 '{"id":"echo","method":"echo","params":["a}\"{b"]}[{"id":7,"error":{"error":"unknown"}}]' rpc2
+wf 31 '{"id":3,"result":null,"error":"not a db"}
 {"id":null,"method":"locked","params":["lock"]}' rpc3
 w ovsdb_value '["set",[["uuid","5cd2aba3-e39d-4c63-b2d4-9daebad98724"],["named-uuid","row1"]]]' set
 w ovsdb_value '["map",[["a","b"],["c",1.5],[true,-3]]]' map
