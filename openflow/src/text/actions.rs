@@ -917,6 +917,18 @@ fn parse_learn(args: &str, ctx: &Ctx<'_>) -> Result<Learn, ParseError> {
     Ok(l)
 }
 
+/// A learn spec copies `n_bits` bits: source and destination must be that wide
+/// (on the wire only the destination's width is sent).
+fn same_width(src: FieldSlice, dst: &FieldSlice, tok: &str) -> Result<FieldSlice, ParseError> {
+    if src.n_bits != dst.n_bits {
+        return err(format!(
+            "learn: {tok:?}: source is {} bits, destination {}",
+            src.n_bits, dst.n_bits
+        ));
+    }
+    Ok(src)
+}
+
 fn parse_learn_spec(tok: &str) -> Result<LearnSpec, ParseError> {
     if let Some(rest) = tok.strip_prefix("load:") {
         let (src, dst) = rest
@@ -926,7 +938,7 @@ fn parse_learn_spec(tok: &str) -> Result<LearnSpec, ParseError> {
         let src = if src.starts_with(|c: char| c.is_ascii_digit()) {
             LearnSrc::Imm(imm_bytes(parse_uint(src)?, dst.n_bits))
         } else {
-            LearnSrc::Field(parse_slice(src)?)
+            LearnSrc::Field(same_width(parse_slice(src)?, &dst, tok)?)
         };
         return Ok(LearnSpec {
             n_bits: dst.n_bits,
@@ -956,7 +968,7 @@ fn parse_learn_spec(tok: &str) -> Result<LearnSpec, ParseError> {
             let looks_like_field =
                 src.contains('[') || src.starts_with("NXM") || src.starts_with("OXM");
             if looks_like_field {
-                let src = parse_slice(src)?;
+                let src = same_width(parse_slice(src)?, &dst_slice, tok)?;
                 Ok(LearnSpec {
                     n_bits: dst_slice.n_bits,
                     src: LearnSrc::Field(src),

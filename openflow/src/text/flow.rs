@@ -385,6 +385,22 @@ mod tests {
     }
 
     #[test]
+    fn learn_spec_whose_source_and_destination_differ_in_width_is_an_error() {
+        // Found by the `text` fuzz target: the 16-bit source was sent as 8 bits
+        // (only the destination's width is on the wire), so it decoded differently.
+        for text in [
+            "ip,actions=learn(table=61,NXM_NX_REG0[0..7]=NXM_NX_REG2[0..15])",
+            "ip,actions=learn(table=61,load:NXM_NX_REG2[0..15]->NXM_NX_REG0[0..7])",
+        ] {
+            let e = text.parse::<Flow>().unwrap_err().to_string();
+            assert!(e.contains("16 bits, destination 8"), "{e}");
+        }
+        "ip,actions=learn(table=61,NXM_NX_REG0[0..7]=NXM_NX_REG2[8..15])"
+            .parse::<Flow>()
+            .unwrap();
+    }
+
+    #[test]
     fn durations_print_like_ovs() {
         assert_eq!(duration(8, 113_000_000), "8.113s");
         assert_eq!(duration(8, 0), "8s");
