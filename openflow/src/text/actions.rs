@@ -192,14 +192,16 @@ fn fmt_nat(s: &mut String, n: &Nat) {
     if n.flags & (nat_flags::SRC | nat_flags::DST) == 0 {
         return;
     }
+    // As OVS's format_NAT: the range only when there is an address.
     let _ = write!(
         s,
-        "({}=",
+        "({}{}",
         if n.flags & nat_flags::SRC != 0 {
             "src"
         } else {
             "dst"
-        }
+        },
+        if n.ip_min.is_some() { "=" } else { "" }
     );
     let v6 = matches!(n.ip_min, Some(IpAddr::V6(_)));
     let br = |a: IpAddr| {
@@ -215,7 +217,7 @@ fn fmt_nat(s: &mut String, n: &Nat) {
             let _ = write!(s, "-{}", br(b));
         }
     }
-    if let Some(p) = n.port_min.filter(|&p| p != 0) {
+    if let Some(p) = n.port_min.filter(|&p| p != 0 && n.ip_min.is_some()) {
         let _ = write!(s, ":{p}");
         if let Some(q) = n.port_max.filter(|&q| q != 0 && q != p) {
             let _ = write!(s, "-{q}");
@@ -756,6 +758,32 @@ fn parse_nat(args: Option<&str>) -> Result<Nat, ParseError> {
                     };
                     n.port_min = Some(parse_u16(&p1, "nat port")?);
                     n.port_max = p2.map(|y| parse_u16(&y, "nat port")).transpose()?;
+                }
+                // What OVS prints for these ranges is the shorter form (`a` for `a-a`,
+                // no ports for port 0 or without an address), so parse them to the
+                // value that text stands for.
+                let bad = || ParseError::new(format!("nat: invalid range {v:?}"));
+                if let (Some(a), Some(b)) = (n.ip_min, n.ip_max) {
+                    if b < a || a.is_ipv4() != b.is_ipv4() {
+                        return Err(bad());
+                    }
+                }
+                if n.ip_min.is_none() || n.port_min == Some(0) {
+                    if n.port_max.is_some_and(|p| p != 0) && n.ip_min.is_some() {
+                        return Err(bad());
+                    }
+                    (n.port_min, n.port_max) = (None, None);
+                }
+                if let (Some(a), Some(b)) = (n.port_min, n.port_max) {
+                    if b < a {
+                        return Err(bad());
+                    }
+                }
+                if n.ip_max == n.ip_min {
+                    n.ip_max = None;
+                }
+                if n.port_max == n.port_min {
+                    n.port_max = None;
                 }
             }
             _ => return err(format!("nat: unknown argument {tok:?}")),
