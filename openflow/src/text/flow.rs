@@ -423,6 +423,24 @@ mod tests {
     }
 
     #[test]
+    fn match_value_wider_than_its_field_is_an_error_not_a_flow_that_prints_unparseable() {
+        // Found by the `text` fuzz target: ip_dscp=89 (DSCP is 6 bits) printed as
+        // nw_tos=356, which does not parse.
+        for text in [
+            "ip,ip_dscp=89,actions=drop",
+            "ip,nw_ecn=5,actions=drop",
+            "mpls,mpls_tc=9,actions=drop",
+            "mpls,mpls_label=0x100000,actions=drop",
+            "ipv6,ipv6_label=0x100000,actions=drop",
+            "ip,actions=set_field:64->ip_dscp",
+        ] {
+            assert!(text.parse::<Flow>().is_err(), "{text}");
+        }
+        let f: Flow = "ip,ip_dscp=63,nw_ecn=3,actions=drop".parse().unwrap();
+        assert_eq!(f.to_string().parse::<Flow>().unwrap(), f);
+    }
+
+    #[test]
     fn durations_print_like_ovs() {
         assert_eq!(duration(8, 113_000_000), "8.113s");
         assert_eq!(duration(8, 0), "8s");

@@ -212,11 +212,15 @@ impl MatchParser {
                 }
                 self.add(OxmField::uint(Field::VLAN_VID, 0x1000 | n))?;
             }
-            ("dl_vlan_pcp" | "vlan_pcp", Some(v)) => {
+            (k @ ("dl_vlan_pcp" | "vlan_pcp"), Some(v)) => {
                 if !self.fields.iter().any(|f| f.field == Field::VLAN_VID) {
                     self.add(OxmField::uint_masked(Field::VLAN_VID, 0x1000, 0x1000))?;
                 }
-                self.add(OxmField::uint(Field::VLAN_PCP, parse_uint(v)?))?;
+                let n = parse_uint(v)?;
+                if n > 7 {
+                    return err(format!("{k}={v}: VLAN priorities are 0-7"));
+                }
+                self.add(OxmField::uint(Field::VLAN_PCP, n))?;
             }
             (k, Some(v)) if k.starts_with("xxreg") => {
                 let d = field_by_name(k)

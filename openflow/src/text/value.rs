@@ -7,7 +7,7 @@ use super::{err, ParseError};
 use crate::action::port;
 use crate::oxm::fields::{FieldDef, Format};
 use crate::oxm::matching::{be_bytes, to_u128};
-use crate::oxm::{ct_state, OxmField, TCP_FLAG_NAMES};
+use crate::oxm::{ct_state, Field, OxmField, TCP_FLAG_NAMES};
 
 /// Parses an unsigned integer: decimal or `0x` hex.
 pub(crate) fn parse_uint(s: &str) -> Result<u128, ParseError> {
@@ -212,9 +212,23 @@ fn flag(names: &[(u32, &str)], name: &str) -> Result<u32, ParseError> {
 }
 
 /// Parses `VALUE[/MASK]` for field `d` into an [`OxmField`] (not canonicalised).
+/// Fields whose values are narrower than their OXM payload (OF1.3 §7.2.3.7).
+fn value_bits(f: Field) -> Option<u32> {
+    Some(match f {
+        Field::IP_DSCP => 6,
+        Field::IP_ECN => 2,
+        Field::VLAN_PCP | Field::MPLS_TC => 3,
+        Field::MPLS_BOS => 1,
+        Field::MPLS_LABEL | Field::IPV6_FLABEL => 20,
+        _ => return None,
+    })
+}
+
 pub(crate) fn parse_value(d: &FieldDef, s: &str) -> Result<OxmField, ParseError> {
     let w = usize::from(d.len);
-    let bits = (w * 8) as u32;
+    // A value too wide for the field is an error here; ovs-ofctl would silently cut it
+    // to the field's bits in a match, and then print a different value.
+    let bits = value_bits(d.field).unwrap_or((w * 8) as u32);
     let (vs, ms) = match s.split_once('/') {
         Some((v, m)) => (v, Some(m)),
         None => (s, None),
