@@ -664,6 +664,23 @@ fn parse_set_field(arg: &str, out: &mut Vec<Action>) -> Result<(), ParseError> {
         .ok_or_else(|| ParseError::new(format!("set_field:{arg}: expected VALUE->FIELD")))?;
     let d = field_by_name(f)
         .ok_or_else(|| ParseError::new(format!("set_field: unknown field {f:?}")))?;
+    // As in ovs-ofctl: these can be matched, not written.
+    const READ_ONLY: &[Field] = &[
+        Field::CT_STATE,
+        Field::CT_ZONE,
+        Field::CT_NW_PROTO,
+        Field::CT_NW_SRC,
+        Field::CT_NW_DST,
+        Field::CT_IPV6_SRC,
+        Field::CT_IPV6_DST,
+        Field::CT_TP_SRC,
+        Field::CT_TP_DST,
+        Field::CONJ_ID,
+        Field::TCP_FLAGS,
+    ];
+    if READ_ONLY.contains(&d.field) {
+        return err(format!("set_field:{arg}: {} is read-only", d.name));
+    }
     let x = parse_value(d, v)?;
     let Some(_) = x.mask.as_ref().filter(|m| m.iter().any(|&b| b != 0xff)) else {
         out.push(Action::SetField(OxmField { mask: None, ..x }));

@@ -441,6 +441,25 @@ mod tests {
     }
 
     #[test]
+    fn set_field_to_a_read_only_field_is_an_error_as_in_ovs_ofctl() {
+        // Found by the `text` fuzz target: set_field:0x1000000->ct_state printed as
+        // `set_field:->ct_state`.
+        for f in [
+            "0x1000000->ct_state",
+            "0x1->ct_zone",
+            "1.1.1.1->ct_nw_src",
+            "1->conj_id",
+            "0x2->tcp_flags",
+        ] {
+            let e = format!("tcp,actions=ct(commit,exec(set_field:{f}))")
+                .parse::<Flow>()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("read-only"), "{e}");
+        }
+    }
+
+    #[test]
     fn durations_print_like_ovs() {
         assert_eq!(duration(8, 113_000_000), "8.113s");
         assert_eq!(duration(8, 0), "8s");
