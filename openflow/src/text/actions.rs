@@ -780,6 +780,9 @@ fn parse_nat(args: Option<&str>) -> Result<Nat, ParseError> {
                 // no ports for port 0 or without an address), so parse them to the
                 // value that text stands for.
                 let bad = || ParseError::new(format!("nat: invalid range {v:?}"));
+                if n.ip_min.is_none() && n.ip_max.is_some() {
+                    return Err(bad());
+                }
                 if let (Some(a), Some(b)) = (n.ip_min, n.ip_max) {
                     if b < a || a.is_ipv4() != b.is_ipv4() {
                         return Err(bad());
