@@ -296,16 +296,16 @@ impl SimDb {
             Some(cols) => {
                 for c in cols {
                     if c == "_uuid" {
-                        o.insert(c.clone(), Value::uuid(uuid).to_json());
+                        o.insert(c.clone(), wire(&Value::uuid(uuid)));
                     } else if let Some(v) = row.get(c) {
-                        o.insert(c.clone(), v.to_json());
+                        o.insert(c.clone(), wire(v));
                     }
                 }
             }
             None => {
-                o.insert("_uuid".into(), Value::uuid(uuid).to_json());
+                o.insert("_uuid".into(), wire(&Value::uuid(uuid)));
                 for (c, v) in row {
-                    o.insert(c.clone(), v.to_json());
+                    o.insert(c.clone(), wire(v));
                 }
             }
         }
@@ -753,11 +753,11 @@ impl SimDb {
                 };
                 let ru = match (old, new) {
                     (None, Some(n)) if st.insert => match sub.kind {
-                        Kind::Monitor => json!({"new": ovsdb::row_to_json(&cols(n))}),
-                        _ => json!({"insert": ovsdb::row_to_json(&self.non_default(&ch.table, &cols(n)))}),
+                        Kind::Monitor => json!({"new": row_json(&cols(n))}),
+                        _ => json!({"insert": row_json(&self.non_default(&ch.table, &cols(n)))}),
                     },
                     (Some(o), None) if st.delete => match sub.kind {
-                        Kind::Monitor => json!({"old": ovsdb::row_to_json(&cols(o))}),
+                        Kind::Monitor => json!({"old": row_json(&cols(o))}),
                         _ => json!({"delete": null}),
                     },
                     (Some(o), Some(n)) if st.modify => {
@@ -773,7 +773,7 @@ impl SimDb {
                                     .iter()
                                     .filter_map(|c| Some(((*c).clone(), o.get(*c)?.clone())))
                                     .collect();
-                                json!({"old": ovsdb::row_to_json(&old), "new": ovsdb::row_to_json(&n)})
+                                json!({"old": row_json(&old), "new": row_json(&n)})
                             }
                             _ => {
                                 let mut diff = serde_json::Map::new();
@@ -781,7 +781,7 @@ impl SimDb {
                                     let ty = self.col_type(&ch.table, c);
                                     diff.insert(
                                         c.clone(),
-                                        value_diff(ty, o.get(c), &n[c]).to_json(),
+                                        wire(&value_diff(ty, o.get(c), &n[c])),
                                     );
                                 }
                                 json!({"modify": Json::Object(diff)})
@@ -896,7 +896,7 @@ impl SimDb {
                     None => r.clone(),
                 };
                 let key = if kind == Kind::Monitor { "new" } else { "initial" };
-                rows.insert(u.to_string(), json!({ key: ovsdb::row_to_json(&row) }));
+                rows.insert(u.to_string(), json!({ key: row_json(&row) }));
             }
             if !rows.is_empty() {
                 initial.insert(t.clone(), Json::Object(rows));
@@ -1038,6 +1038,18 @@ impl SimDb {
             other => reply(Err(json!(format!("unknown method {other}")))),
         })
     }
+}
+
+/// A value as ovsdb-server writes it: a set of exactly one element as the bare atom.
+fn wire(v: &Value) -> Json {
+    match v {
+        Value::Set(s) if s.len() == 1 => s.iter().next().map(Atom::to_json).unwrap_or(Json::Null),
+        other => other.to_json(),
+    }
+}
+
+fn row_json(row: &RowMap) -> Json {
+    Json::Object(row.iter().map(|(k, v)| (k.clone(), wire(v))).collect())
 }
 
 /// The UUIDs in a value's keys (`key`) or map values (`!key`).
