@@ -59,9 +59,23 @@ struct Args {
     #[arg(long, value_name = "FILTER", default_value = "info")]
     controller_log: String,
 
+    /// Second octet of the nodes' addresses: node i is 127.B.X.Y. Two runs at once need
+    /// different blocks (br-ex listens on NODE_IP:6654).
+    #[arg(long, value_name = "B", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
+    ip_block: u8,
+
     /// Keep the temporary directory (state file, controller log) and print its path.
     #[arg(long)]
     keep: bool,
+}
+
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
 }
 
 fn main() -> ExitCode {
@@ -84,11 +98,13 @@ fn main() -> ExitCode {
         ovsdb_port: args.ovsdb_port,
         controller_log: args.controller_log,
         keep_dir: args.keep,
+        ip_block: args.ip_block,
     };
     let result = rt.block_on(async {
         tokio::select! {
             r = driver::run(opts) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+            _ = terminated() => Err(anyhow::anyhow!("terminated")),
         }
     });
     // Dropping the runtime drops every task (and with them the controller handle, which

@@ -22,6 +22,8 @@ fn a_small_fleet_converges_and_changes_cost_what_they_change() {
     let out = Command::new(env!("CARGO_BIN_EXE_yard-sim"))
         .args(["--nodes", "4", "--pods-per-node", "5", "--services", "3", "--pod-adds", "5"])
         .args(["--phase-timeout", "60", "--json", "--ovsdb-port", "16640"])
+        // Its own address block, so a benchmark running meanwhile does not collide.
+        .args(["--ip-block", &(200 + std::process::id() % 50).to_string()])
         .arg("--controller-bin")
         .arg(&ctl)
         .output()
