@@ -168,7 +168,12 @@ fn free_port() -> Result<u16> {
 pub fn node_ip(block: u8, i: usize) -> Ipv4Addr {
     let x = i / 250;
     let y = i % 250 + 1;
-    Ipv4Addr::new(127, block, u8::try_from(x).unwrap_or(255), u8::try_from(y).unwrap_or(1))
+    Ipv4Addr::new(
+        127,
+        block,
+        u8::try_from(x).unwrap_or(255),
+        u8::try_from(y).unwrap_or(1),
+    )
 }
 
 /// What one node should show when converged.
@@ -213,13 +218,18 @@ fn facts(t: &FlowTable) -> Facts {
         }
     }
     for g in t.groups.keys() {
-        f.services.insert(controller::pipeline::group::service_of(*g));
+        f.services
+            .insert(controller::pipeline::group::service_of(*g));
     }
     f
 }
 
 fn prefix_mask(len: u8) -> [u8; 4] {
-    let m: u32 = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+    let m: u32 = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    };
     m.to_be_bytes()
 }
 
@@ -237,10 +247,15 @@ impl Fleet {
         let sim = &self.sims[i];
         let name = &sim.name;
         if sim.br_int.connected() == 0 {
-            return Err(format!("node {name}: br-int not connected to the controller"));
+            return Err(format!(
+                "node {name}: br-int not connected to the controller"
+            ));
         }
         if sim.br_ex.connected() == 0 {
-            return Err(format!("node {name}: br-ex not connected (controller has not dialed ptcp:6654:{})", sim.ip));
+            return Err(format!(
+                "node {name}: br-ex not connected (controller has not dialed ptcp:6654:{})",
+                sim.ip
+            ));
         }
         let f = sim.br_int.with_table(facts);
         let missing_pods = self.expect[i]
@@ -265,8 +280,10 @@ impl Fleet {
             .enumerate()
             .filter(|(j, _)| *j != i)
             .filter(|(_, n)| {
-                !f.masked4
-                    .contains(&(n.subnet.network().octets(), prefix_mask(n.subnet.prefix_len())))
+                !f.masked4.contains(&(
+                    n.subnet.network().octets(),
+                    prefix_mask(n.subnet.prefix_len()),
+                ))
             })
             .count();
         if missing_routes > 0 {
@@ -318,7 +335,10 @@ impl Fleet {
                 let again: Vec<usize> = which
                     .iter()
                     .copied()
-                    .filter(|&i| self.check(i, st.get(&self.sims[i].name).copied().flatten()).is_err())
+                    .filter(|&i| {
+                        self.check(i, st.get(&self.sims[i].name).copied().flatten())
+                            .is_err()
+                    })
                     .collect();
                 if again.is_empty() {
                     return Ok(());
@@ -341,7 +361,12 @@ impl Fleet {
                 ));
                 last_report = Instant::now();
             }
-            tokio::time::sleep(Duration::from_millis(if pending.len() > 50 { 200 } else { 20 })).await;
+            tokio::time::sleep(Duration::from_millis(if pending.len() > 50 {
+                200
+            } else {
+                20
+            }))
+            .await;
         }
     }
 
@@ -418,7 +443,10 @@ pub async fn run(opts: Options) -> Result<Report> {
     let nofile = raise_nofile();
     let need = (opts.nodes as u64 + 1) * 8 + 256;
     if nofile < need {
-        progress(format!("warning: open-file limit {nofile} may be too low for {} nodes (want {need})", opts.nodes));
+        progress(format!(
+            "warning: open-file limit {nofile} may be too low for {} nodes (want {need})",
+            opts.nodes
+        ));
     }
     let bin = find_controller(opts.controller_bin.as_deref())?;
     let dir = tempfile::Builder::new()
@@ -426,7 +454,11 @@ pub async fn run(opts: Options) -> Result<Report> {
         .tempdir()
         .context("making a temporary directory")?;
     let dir_path = dir.path().to_owned();
-    let _keep = if opts.keep_dir { Some(dir.keep()) } else { None };
+    let _keep = if opts.keep_dir {
+        Some(dir.keep())
+    } else {
+        None
+    };
     let result = run_in(&opts, &bin, &dir_path).await;
     if opts.keep_dir {
         progress(format!("kept {}", dir_path.display()));
@@ -464,12 +496,21 @@ async fn run_in(opts: &Options, bin: &Path, dir: &Path) -> Result<Report> {
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
-    let pid = child.id().ok_or_else(|| anyhow!("controller exited at once"))?;
+    let pid = child
+        .id()
+        .ok_or_else(|| anyhow!("controller exited at once"))?;
     let mut ctl = Controller { child, pid, log };
-    progress(format!("controller pid {pid} ({}), OpenFlow 127.0.0.1:{of_port}, log {}", bin.display(), ctl.log.display()));
+    progress(format!(
+        "controller pid {pid} ({}), OpenFlow 127.0.0.1:{of_port}, log {}",
+        bin.display(),
+        ctl.log.display()
+    ));
     let r = benchmark(opts, &mut ctl, &socket).await;
     if r.is_err() {
-        eprintln!("--- last lines of the controller log ---\n{}\n---", ctl.log_tail(15));
+        eprintln!(
+            "--- last lines of the controller log ---\n{}\n---",
+            ctl.log_tail(15)
+        );
     }
     let _ = ctl.child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(5), ctl.child.wait()).await;
@@ -487,7 +528,10 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
             bail!("yard-controller exited ({st}) before serving the API");
         }
         if Instant::now() > up {
-            bail!("yard-controller did not answer on {} within 30 s", socket.display());
+            bail!(
+                "yard-controller did not answer on {} within 30 s",
+                socket.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -499,10 +543,18 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
         let name = format!("n{}", i + 1);
         let s = SimNode::start(&name, node_ip(opts.ip_block, i), opts.ovsdb_port)
             .await
-            .with_context(|| format!("node {name}: binding OVSDB on {}:{}", node_ip(opts.ip_block, i), opts.ovsdb_port))?;
+            .with_context(|| {
+                format!(
+                    "node {name}: binding OVSDB on {}:{}",
+                    node_ip(opts.ip_block, i),
+                    opts.ovsdb_port
+                )
+            })?;
         sims.push(Arc::new(s));
     }
-    progress(format!("phase load: {n} simulated nodes listening; adding them"));
+    progress(format!(
+        "phase load: {n} simulated nodes listening; adding them"
+    ));
     let deadline = Instant::now() + opts.phase_timeout;
     let t_start = Instant::now();
     let mut nodes = Vec::with_capacity(n);
@@ -523,7 +575,10 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
             nodes.push(r.context("POST /v1/nodes")?);
         }
     }
-    progress(format!("phase load: {n} nodes added in {:.1} s; adding pods", t_start.elapsed().as_secs_f64()));
+    progress(format!(
+        "phase load: {n} nodes added in {:.1} s; adding pods",
+        t_start.elapsed().as_secs_f64()
+    ));
     let mut expect = vec![Expect::default(); n];
     let mut pods_by_node: Vec<Vec<Pod>> = vec![Vec::new(); n];
     {
@@ -537,16 +592,30 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
                     netns: None,
                 })
                 .collect();
-            async move { (i, if reqs.is_empty() { Ok(Vec::new()) } else { api.add_pods(&reqs).await }) }
+            async move {
+                (
+                    i,
+                    if reqs.is_empty() {
+                        Ok(Vec::new())
+                    } else {
+                        api.add_pods(&reqs).await
+                    },
+                )
+            }
         }))
         .buffered(8);
         while let Some((i, r)) = futs.next().await {
-            let pods = r.with_context(|| format!("POST /v1/pods/batch for node {}", sims[i].name))?;
+            let pods =
+                r.with_context(|| format!("POST /v1/pods/batch for node {}", sims[i].name))?;
             expect[i].pod_ips = pods.iter().map(|p| p.ip).collect();
             pods_by_node[i] = pods;
         }
     }
-    progress(format!("phase load: {} pods allocated at {:.1} s; agents attaching ports", n * opts.pods_per_node, t_start.elapsed().as_secs_f64()));
+    progress(format!(
+        "phase load: {} pods allocated at {:.1} s; agents attaching ports",
+        n * opts.pods_per_node,
+        t_start.elapsed().as_secs_f64()
+    ));
     // The agents: each node's ports once its br-int exists.
     let mut attached = vec![false; n];
     loop {
@@ -554,7 +623,9 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
             if !attached[i] && sims[i].has_bridge("br-int") {
                 if !pods_by_node[i].is_empty() {
                     let ports: Vec<PodPort> = pods_by_node[i].iter().map(pod_port).collect();
-                    sims[i].attach_bulk(&ports).map_err(|e| anyhow!("node {}: attaching pod ports: {e}", sims[i].name))?;
+                    sims[i]
+                        .attach_bulk(&ports)
+                        .map_err(|e| anyhow!("node {}: attaching pod ports: {e}", sims[i].name))?;
                 }
                 attached[i] = true;
             }
@@ -564,12 +635,19 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
             break;
         }
         if Instant::now() > deadline {
-            let first = attached.iter().position(|a| !*a).map(|i| sims[i].name.clone()).unwrap_or_default();
+            let first = attached
+                .iter()
+                .position(|a| !*a)
+                .map(|i| sims[i].name.clone())
+                .unwrap_or_default();
             bail!("phase load: timed out; {left} nodes have no br-int in their OVSDB (e.g. {first}): the controller never configured them");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    progress(format!("phase load: ports attached at {:.1} s; adding services", t_start.elapsed().as_secs_f64()));
+    progress(format!(
+        "phase load: ports attached at {:.1} s; adding services",
+        t_start.elapsed().as_secs_f64()
+    ));
     let mut services = BTreeSet::new();
     let b = opts.backends_per_service;
     for s in 0..opts.services {
@@ -584,11 +662,16 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
         }
         svc.backends.sort();
         svc.backends.dedup();
-        let created = api.add_service(&svc).await.with_context(|| format!("POST /v1/services svc-{s}"))?;
+        let created = api
+            .add_service(&svc)
+            .await
+            .with_context(|| format!("POST /v1/services svc-{s}"))?;
         services.insert(created.id.get());
     }
     let load_s = t_start.elapsed().as_secs_f64();
-    progress(format!("phase load: done in {load_s:.1} s; waiting for initial sync"));
+    progress(format!(
+        "phase load: done in {load_s:.1} s; waiting for initial sync"
+    ));
     let mut fleet = Fleet {
         api: api.clone(),
         sims,
@@ -599,7 +682,9 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
     let all: Vec<usize> = (0..n).collect();
     fleet.converge(&all, "initial-sync", deadline).await?;
     let initial_sync_s = t_start.elapsed().as_secs_f64();
-    progress(format!("phase initial-sync: all {n} nodes converged at {initial_sync_s:.1} s"));
+    progress(format!(
+        "phase initial-sync: all {n} nodes converged at {initial_sync_s:.1} s"
+    ));
     quiesce(&fleet, Duration::from_millis(200), deadline, "initial-sync").await?;
     // What the controller burns doing nothing (echo probes of every connection), so the
     // per-pod-add CPU can also be given without it.
@@ -623,7 +708,11 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
         let i = (rng % n as u64) as usize;
         let sim = fleet.sims[i].clone();
         if let std::collections::btree_map::Entry::Vacant(e) = clients.entry(i) {
-            e.insert(sim.client().await.map_err(|e| anyhow!("node {}: agent OVSDB client: {e}", sim.name))?);
+            e.insert(
+                sim.client()
+                    .await
+                    .map_err(|e| anyhow!("node {}: agent OVSDB client: {e}", sim.name))?,
+            );
         }
         let before = fleet.flow_mods();
         let t0 = Instant::now();
@@ -656,7 +745,12 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
         }
         touched_total += touched;
         if (k + 1) % 10 == 0 || k + 1 == opts.pod_adds {
-            progress(format!("phase pod-add: {}/{} done, last {:.1} ms", k + 1, opts.pod_adds, lat[k]));
+            progress(format!(
+                "phase pod-add: {}/{} done, last {:.1} ms",
+                k + 1,
+                opts.pod_adds,
+                lat[k]
+            ));
         }
     }
     let cpu_total = ctl.cpu_ms() - phase_cpu0;
@@ -700,7 +794,10 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
         .map(|i| (after_mods[i].0 - before_mods[i].0) + (after_mods[i].1 - before_mods[i].1))
         .max()
         .unwrap_or(0);
-    let txns_to_others = (0..n).map(|i| after_tx[i] - before_tx[i]).max().unwrap_or(0);
+    let txns_to_others = (0..n)
+        .map(|i| after_tx[i] - before_tx[i])
+        .max()
+        .unwrap_or(0);
     let new_mods = after_mods[n].0 + after_mods[n].1;
 
     let pods = api.pods(None).await.context("GET /v1/pods")?.len();
@@ -745,23 +842,87 @@ pub fn table(r: &Report) -> String {
         ("nodes", r.nodes.to_string(), ""),
         ("pods", r.pods.to_string(), ""),
         ("services", r.services.to_string(), ""),
-        ("load (API calls, port attaches)", format!("{:.2}", r.load_s), "s"),
-        ("initial sync (first node add → all converged)", format!("{:.2}", r.initial_sync_s), "s"),
-        ("pod add → barrier on its node, p50", format!("{:.1}", r.pod_add_p50_ms), "ms"),
-        ("pod add → barrier on its node, p99", format!("{:.1}", r.pod_add_p99_ms), "ms"),
+        (
+            "load (API calls, port attaches)",
+            format!("{:.2}", r.load_s),
+            "s",
+        ),
+        (
+            "initial sync (first node add → all converged)",
+            format!("{:.2}", r.initial_sync_s),
+            "s",
+        ),
+        (
+            "pod add → barrier on its node, p50",
+            format!("{:.1}", r.pod_add_p50_ms),
+            "ms",
+        ),
+        (
+            "pod add → barrier on its node, p99",
+            format!("{:.1}", r.pod_add_p99_ms),
+            "ms",
+        ),
         ("pod add, max", format!("{:.1}", r.pod_add_max_ms), "ms"),
-        ("controller CPU per pod add", format!("{:.2}", r.cpu_ms_per_pod_add), "ms"),
-        ("  less idle CPU (echo probes)", format!("{:.2}", r.cpu_ms_per_pod_add_minus_idle), "ms"),
-        ("controller idle CPU", format!("{:.1}", r.controller_idle_cpu_ms_per_s), "ms/s"),
-        ("switches touched per pod add", format!("{:.2}", r.switches_touched_per_pod_add), ""),
-        ("flow/group-mods per pod add", format!("{:.1}", r.flow_mods_per_pod_add), ""),
-        ("node add → every node converged", format!("{:.2}", r.node_add_converged_s), "s"),
-        ("OVSDB transactions to each other node per node add (max)", r.ovsdb_txns_to_others_per_node_add.to_string(), ""),
-        ("flow-mods to each other node per node add (max)", r.flow_mods_to_others_per_node_add.to_string(), ""),
-        ("flow/group-mods to the new node", r.flow_mods_to_new_node.to_string(), ""),
-        ("br-int flows per node (max)", r.br_int_flows_per_node_max.to_string(), ""),
-        ("controller RSS", format!("{:.1}", r.controller_rss_mib), "MiB"),
-        ("controller CPU total", format!("{:.2}", r.controller_cpu_s), "s"),
+        (
+            "controller CPU per pod add",
+            format!("{:.2}", r.cpu_ms_per_pod_add),
+            "ms",
+        ),
+        (
+            "  less idle CPU (echo probes)",
+            format!("{:.2}", r.cpu_ms_per_pod_add_minus_idle),
+            "ms",
+        ),
+        (
+            "controller idle CPU",
+            format!("{:.1}", r.controller_idle_cpu_ms_per_s),
+            "ms/s",
+        ),
+        (
+            "switches touched per pod add",
+            format!("{:.2}", r.switches_touched_per_pod_add),
+            "",
+        ),
+        (
+            "flow/group-mods per pod add",
+            format!("{:.1}", r.flow_mods_per_pod_add),
+            "",
+        ),
+        (
+            "node add → every node converged",
+            format!("{:.2}", r.node_add_converged_s),
+            "s",
+        ),
+        (
+            "OVSDB transactions to each other node per node add (max)",
+            r.ovsdb_txns_to_others_per_node_add.to_string(),
+            "",
+        ),
+        (
+            "flow-mods to each other node per node add (max)",
+            r.flow_mods_to_others_per_node_add.to_string(),
+            "",
+        ),
+        (
+            "flow/group-mods to the new node",
+            r.flow_mods_to_new_node.to_string(),
+            "",
+        ),
+        (
+            "br-int flows per node (max)",
+            r.br_int_flows_per_node_max.to_string(),
+            "",
+        ),
+        (
+            "controller RSS",
+            format!("{:.1}", r.controller_rss_mib),
+            "MiB",
+        ),
+        (
+            "controller CPU total",
+            format!("{:.2}", r.controller_cpu_s),
+            "s",
+        ),
     ];
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     let v = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);

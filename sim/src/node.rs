@@ -65,7 +65,10 @@ pub struct SimNode {
 
 impl std::fmt::Debug for SimNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimNode").field("name", &self.name).field("ip", &self.ip).finish()
+        f.debug_struct("SimNode")
+            .field("name", &self.name)
+            .field("ip", &self.ip)
+            .finish()
     }
 }
 
@@ -116,7 +119,9 @@ fn bridge_config(db: &SimDb, bridge: &str) -> (Vec<String>, Option<u64>, Vec<(u3
 fn parse_target(t: &str) -> Option<(SocketAddr, bool)> {
     let mut it = t.split(':');
     match (it.next()?, it.next(), it.next()) {
-        ("tcp", Some(ip), Some(port)) => Some((SocketAddr::new(ip.parse().ok()?, port.parse().ok()?), false)),
+        ("tcp", Some(ip), Some(port)) => {
+            Some((SocketAddr::new(ip.parse().ok()?, port.parse().ok()?), false))
+        }
         ("ptcp", Some(port), ip) => Some((
             SocketAddr::new(ip.unwrap_or("0.0.0.0").parse().ok()?, port.parse().ok()?),
             true,
@@ -242,14 +247,21 @@ impl SimNode {
                 .collect();
             ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": format!("i{i}"),
                 "row": {"name": a.name, "type": "", "options": ["map", []], "external_ids": ["map", ids]}}));
-            ops.push(json!({"op": "insert", "table": "Port", "uuid-name": format!("p{i}"),
-                "row": {"name": a.name, "interfaces": ["named-uuid", format!("i{i}")]}}));
+            ops.push(
+                json!({"op": "insert", "table": "Port", "uuid-name": format!("p{i}"),
+                "row": {"name": a.name, "interfaces": ["named-uuid", format!("i{i}")]}}),
+            );
             refs.push(json!(["named-uuid", format!("p{i}")]));
         }
-        ops.push(json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", "br-int"]],
-            "mutations": [["ports", "insert", ["set", refs]]]}));
+        ops.push(
+            json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", "br-int"]],
+            "mutations": [["ports", "insert", ["set", refs]]]}),
+        );
         let r = self.db.transact(&ops);
-        match r.as_array().and_then(|a| a.iter().find(|x| x.get("error").is_some())) {
+        match r
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x.get("error").is_some()))
+        {
             Some(e) => Err(e.to_string()),
             None if r[ops.len() - 1]["count"] == json!(1) => Ok(()),
             None => Err("br-int does not exist yet".into()),
@@ -261,7 +273,11 @@ impl SimNode {
     ///
     /// # Errors
     /// The agent's error.
-    pub async fn attach_as_agent(&self, client: &ovsdb::Client, pod: &PodPort) -> Result<(), String> {
+    pub async fn attach_as_agent(
+        &self,
+        client: &ovsdb::Client,
+        pod: &PodPort,
+    ) -> Result<(), String> {
         use agent::ovs::PortAttach;
         let ports = agent::ovs::OvsdbPorts::new(client.clone(), "br-int");
         ports.attach(&pod.agent()).await.map_err(|e| e.to_string())

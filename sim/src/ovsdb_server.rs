@@ -198,7 +198,9 @@ impl SimDb {
     fn fresh_uuid(inner: &mut Inner) -> Uuid {
         inner.next_uuid = inner.next_uuid.wrapping_add(1);
         // Spread the bits so UUIDs look like UUIDs and sort unpredictably, as real ones do.
-        let x = inner.next_uuid.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+        let x = inner
+            .next_uuid
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
         Uuid(x ^ (x >> 61))
     }
 
@@ -418,10 +420,12 @@ impl SimDb {
             }
             "select" => {
                 let conds = where_("where")?;
-                let cols: Option<Vec<String>> = op
-                    .get("columns")
-                    .and_then(Json::as_array)
-                    .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect());
+                let cols: Option<Vec<String>> =
+                    op.get("columns").and_then(Json::as_array).map(|a| {
+                        a.iter()
+                            .filter_map(|c| c.as_str().map(str::to_owned))
+                            .collect()
+                    });
                 let out: Vec<Json> = rows
                     .iter()
                     .filter(|(u, r)| SimDb::matches(**u, r, &conds))
@@ -497,7 +501,11 @@ impl SimDb {
                 let cols: Vec<String> = op
                     .get("columns")
                     .and_then(Json::as_array)
-                    .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| c.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let until = op.get("until").and_then(Json::as_str).unwrap_or("==");
                 let want: Vec<BTreeMap<String, Value>> = op
@@ -682,7 +690,10 @@ impl SimDb {
                         used.remove(&h);
                     }
                     used.insert(p);
-                    row.insert("ofport".into(), Value::Set(BTreeSet::from([Atom::Integer(p)])));
+                    row.insert(
+                        "ofport".into(),
+                        Value::Set(BTreeSet::from([Atom::Integer(p)])),
+                    );
                 }
             }
             let _ = bu;
@@ -730,7 +741,8 @@ impl SimDb {
                 let Some(st) = sub.tables.get(&ch.table) else {
                     continue;
                 };
-                let Ok(conds) = self.parse_where(&ch.table, &Json::Array(st.where_.clone()), &HashMap::new())
+                let Ok(conds) =
+                    self.parse_where(&ch.table, &Json::Array(st.where_.clone()), &HashMap::new())
                 else {
                     continue;
                 };
@@ -779,10 +791,7 @@ impl SimDb {
                                 let mut diff = serde_json::Map::new();
                                 for c in changed {
                                     let ty = self.col_type(&ch.table, c);
-                                    diff.insert(
-                                        c.clone(),
-                                        wire(&value_diff(ty, o.get(c), &n[c])),
-                                    );
+                                    diff.insert(c.clone(), wire(&value_diff(ty, o.get(c), &n[c])));
                                 }
                                 json!({"modify": Json::Object(diff)})
                             }
@@ -848,10 +857,11 @@ impl SimDb {
                 Json::Array(a) => a.first().cloned().unwrap_or(json!({})),
                 other => other.clone(),
             };
-            let columns: Option<Vec<String>> = r
-                .get("columns")
-                .and_then(Json::as_array)
-                .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect());
+            let columns: Option<Vec<String>> = r.get("columns").and_then(Json::as_array).map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_owned))
+                    .collect()
+            });
             for c in columns.iter().flatten() {
                 if self.col_type(t, c).is_none() {
                     return Err(json!(format!("table {t} has no column {c}")));
@@ -895,7 +905,11 @@ impl SimDb {
                         .collect(),
                     None => r.clone(),
                 };
-                let key = if kind == Kind::Monitor { "new" } else { "initial" };
+                let key = if kind == Kind::Monitor {
+                    "new"
+                } else {
+                    "initial"
+                };
                 rows.insert(u.to_string(), json!({ key: row_json(&row) }));
             }
             if !rows.is_empty() {
@@ -1100,7 +1114,12 @@ fn cond_holds(have: &Value, f: &str, want: &Value) -> bool {
 }
 
 fn mutate(ty: &ColumnType, cur: Value, f: &str, v: &Value) -> Result<Value, Json> {
-    let bad = || err("constraint violation", format!("mutator {f} does not fit the column"));
+    let bad = || {
+        err(
+            "constraint violation",
+            format!("mutator {f} does not fit the column"),
+        )
+    };
     match f {
         "insert" => match (cur, v) {
             (Value::Map(mut m), Value::Map(add)) => {
@@ -1109,7 +1128,9 @@ fn mutate(ty: &ColumnType, cur: Value, f: &str, v: &Value) -> Result<Value, Json
                 }
                 Ok(Value::Map(m))
             }
-            (Value::Set(s), Value::Map(add)) if s.is_empty() && ty.is_map() => Ok(Value::Map(add.clone())),
+            (Value::Set(s), Value::Map(add)) if s.is_empty() && ty.is_map() => {
+                Ok(Value::Map(add.clone()))
+            }
             (cur, add) if !ty.is_map() => {
                 let mut s = elements(&cur);
                 s.extend(elements(add));
@@ -1143,7 +1164,9 @@ fn mutate(ty: &ColumnType, cur: Value, f: &str, v: &Value) -> Result<Value, Json
         "+=" | "-=" | "*=" | "/=" | "%=" => {
             let by = v.as_i64().ok_or_else(bad)?;
             let apply = |a: &Atom| -> Result<Atom, Json> {
-                let Atom::Integer(x) = a else { return Err(bad()) };
+                let Atom::Integer(x) = a else {
+                    return Err(bad());
+                };
                 Ok(Atom::Integer(match f {
                     "+=" => x.wrapping_add(by),
                     "-=" => x.wrapping_sub(by),

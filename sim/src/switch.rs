@@ -22,7 +22,7 @@ use openflow::{
     Action, AggregateStats, BundleControl, BundleCtrlType, Desc, ErrorMsg, Features, FlowMod,
     FlowModCommand, FlowStats, FlowStatsRequest, Frame, GroupDesc, GroupMod, GroupModCommand,
     Hello, Instruction, Match, Message, MultipartReply, MultipartReplyBody, MultipartRequestBody,
-    OxmField, PortDesc, Role, SwitchConfig, Wire, ONF_EXPERIMENTER_ID, OFP_VERSION,
+    OxmField, PortDesc, Role, SwitchConfig, Wire, OFP_VERSION, ONF_EXPERIMENTER_ID,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch};
@@ -98,10 +98,7 @@ fn onf_error(code: u16) -> ErrorMsg {
 }
 
 fn field_bytes(f: &OxmField) -> (Vec<u8>, Vec<u8>) {
-    let mask = f
-        .mask
-        .clone()
-        .unwrap_or_else(|| vec![0xff; f.value.len()]);
+    let mask = f.mask.clone().unwrap_or_else(|| vec![0xff; f.value.len()]);
     (f.value.clone(), mask)
 }
 
@@ -138,7 +135,10 @@ fn outputs_to(e: &FlowEntry, out_port: u32, out_group: u32) -> bool {
 impl FlowTable {
     /// Number of flows whose cookie starts with `magic` (the top 16 bits).
     pub fn flows_with_cookie_magic(&self, magic: u64) -> usize {
-        self.flows.values().filter(|e| e.cookie >> 48 == magic).count()
+        self.flows
+            .values()
+            .filter(|e| e.cookie >> 48 == magic)
+            .count()
     }
 
     /// Whether some flow matches `ip` exactly in any IPv4 or ARP address field.
@@ -164,7 +164,11 @@ impl FlowTable {
         }
     }
 
-    fn check_instructions(&self, table_id: u8, instructions: &[Instruction]) -> Result<(), ErrorMsg> {
+    fn check_instructions(
+        &self,
+        table_id: u8,
+        instructions: &[Instruction],
+    ) -> Result<(), ErrorMsg> {
         for i in instructions {
             if let Instruction::GotoTable(t) = i {
                 if *t <= table_id || *t >= N_TABLES {
@@ -280,7 +284,11 @@ impl FlowTable {
                 let gone: Vec<u32> = if gm.group_id == openflow::action::group::ALL {
                     self.groups.keys().copied().collect()
                 } else {
-                    self.groups.remove_entry(&gm.group_id).map(|(g, _)| g).into_iter().collect()
+                    self.groups
+                        .remove_entry(&gm.group_id)
+                        .map(|(g, _)| g)
+                        .into_iter()
+                        .collect()
                 };
                 if gm.group_id == openflow::action::group::ALL {
                     self.groups.clear();
@@ -380,7 +388,11 @@ pub struct Stats {
     pub barrier_replies: Mutex<Vec<Instant>>,
 }
 
-type Probe = (Box<dyn Fn(&FlowTable) -> bool + Send>, bool, oneshot::Sender<Instant>);
+type Probe = (
+    Box<dyn Fn(&FlowTable) -> bool + Send>,
+    bool,
+    oneshot::Sender<Instant>,
+);
 
 /// One simulated bridge: its tables survive connections, as OVS's do with `fail_mode=secure`.
 pub struct Bridge {
@@ -641,17 +653,16 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
                 };
                 match c.kind {
                     BundleCtrlType::OpenRequest => {
-                        if bundles.contains_key(&c.bundle_id) {
-                            out.push(refuse(onf_error(code::BFC_BUNDLE_EXIST)));
-                        } else {
-                            bundles.insert(
-                                c.bundle_id,
-                                Open {
-                                    flags: c.flags,
-                                    msgs: Vec::new(),
-                                },
-                            );
+                        if let std::collections::hash_map::Entry::Vacant(e) =
+                            bundles.entry(c.bundle_id)
+                        {
+                            e.insert(Open {
+                                flags: c.flags,
+                                msgs: Vec::new(),
+                            });
                             out.push(reply(BundleCtrlType::OpenReply));
+                        } else {
+                            out.push(refuse(onf_error(code::BFC_BUNDLE_EXIST)));
                         }
                     }
                     BundleCtrlType::CloseRequest => {
@@ -676,7 +687,10 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
                                 open.msgs.iter().map(|(_, m, _)| m.clone()).collect();
                             match bridge.commit(&msgs) {
                                 Ok(()) => {
-                                    bridge.stats.bundles_committed.fetch_add(1, Ordering::Relaxed);
+                                    bridge
+                                        .stats
+                                        .bundles_committed
+                                        .fetch_add(1, Ordering::Relaxed);
                                     out.push(reply(BundleCtrlType::CommitReply));
                                 }
                                 Err((i, e)) => {
@@ -707,7 +721,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
                     Some(open) => match inner.msg {
                         m @ (Message::FlowMod(_) | Message::GroupMod(_)) => {
                             count(&bridge, &m);
-                            let r = Frame::new(inner.xid, m.clone()).to_bytes().unwrap_or_default();
+                            let r = Frame::new(inner.xid, m.clone())
+                                .to_bytes()
+                                .unwrap_or_default();
                             open.msgs.push((inner.xid, m, r));
                         }
                         _ => out.push(refuse(onf_error(code::BFC_MSG_UNSUP))),
@@ -716,9 +732,10 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
             }
             Message::MultipartRequest(req) => {
                 let replies: Vec<MultipartReply> = match &req.body {
-                    MultipartRequestBody::FlowStats(f) => {
-                        parts(bridge.with_table(|t| t.flow_stats(f)), MultipartReplyBody::FlowStats)
-                    }
+                    MultipartRequestBody::FlowStats(f) => parts(
+                        bridge.with_table(|t| t.flow_stats(f)),
+                        MultipartReplyBody::FlowStats,
+                    ),
                     MultipartRequestBody::Aggregate(f) => {
                         let n = bridge.with_table(|t| t.flow_stats(f).len());
                         vec![MultipartReply {

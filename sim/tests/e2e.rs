@@ -20,7 +20,16 @@ fn a_small_fleet_converges_and_changes_cost_what_they_change() {
         return;
     };
     let out = Command::new(env!("CARGO_BIN_EXE_yard-sim"))
-        .args(["--nodes", "4", "--pods-per-node", "5", "--services", "3", "--pod-adds", "5"])
+        .args([
+            "--nodes",
+            "4",
+            "--pods-per-node",
+            "5",
+            "--services",
+            "3",
+            "--pod-adds",
+            "5",
+        ])
         .args(["--phase-timeout", "60", "--json", "--ovsdb-port", "16640"])
         // Its own address block, so a benchmark running meanwhile does not collide.
         .args(["--ip-block", &(200 + std::process::id() % 50).to_string()])
@@ -30,8 +39,12 @@ fn a_small_fleet_converges_and_changes_cost_what_they_change() {
         .expect("running yard-sim");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "yard-sim failed:\n{stderr}");
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{}", String::from_utf8_lossy(&out.stdout)));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
     for key in [
         "nodes",
         "pods",
@@ -45,12 +58,27 @@ fn a_small_fleet_converges_and_changes_cost_what_they_change() {
         "flow_mods_to_others_per_node_add",
         "controller_rss_mib",
     ] {
-        assert!(r.get(key).is_some_and(|v| v.is_number()), "key {key} missing in {r}");
+        assert!(
+            r.get(key).is_some_and(|v| v.is_number()),
+            "key {key} missing in {r}"
+        );
     }
     assert_eq!(r["nodes"], 5, "{r}");
     assert_eq!(r["pods"], 4 * 5 + 5, "{r}");
     assert_eq!(r["all_pods_converged"], true, "{r}");
-    assert_eq!(r["switches_touched_per_pod_add"].as_f64(), Some(1.0), "a pod add sends flow-mods to exactly one switch: {r}");
-    assert_eq!(r["ovsdb_txns_to_others_per_node_add"], 0, "a node add sends no OVSDB transaction to other nodes: {r}");
-    assert!(r["flow_mods_to_others_per_node_add"].as_u64().is_some_and(|n| n <= 2), "a node add sends at most 2 flow-mods to each other node: {r}");
+    assert_eq!(
+        r["switches_touched_per_pod_add"].as_f64(),
+        Some(1.0),
+        "a pod add sends flow-mods to exactly one switch: {r}"
+    );
+    assert_eq!(
+        r["ovsdb_txns_to_others_per_node_add"], 0,
+        "a node add sends no OVSDB transaction to other nodes: {r}"
+    );
+    assert!(
+        r["flow_mods_to_others_per_node_add"]
+            .as_u64()
+            .is_some_and(|n| n <= 2),
+        "a node add sends at most 2 flow-mods to each other node: {r}"
+    );
 }

@@ -67,7 +67,13 @@ fn a_transaction_commits_all_or_nothing_and_resolves_named_uuids() {
         json!({"op": "mutate", "table": "Open_vSwitch", "where": [], "mutations": [["bridges", "insert", ["set", [["named-uuid", "b"]]]]]}),
         json!({"op": "insert", "table": "Bridge", "uuid-name": "b", "row": {"name": "br0", "ports": ["named-uuid", "p"]}}),
     ]);
-    assert!(ok.as_array().unwrap().iter().all(|r| r.get("error").is_none()), "{ok}");
+    assert!(
+        ok.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.get("error").is_none()),
+        "{ok}"
+    );
     assert_eq!(ok[2]["count"], 1);
     let bridges = db.rows("Bridge");
     assert_eq!(bridges.len(), 1);
@@ -81,7 +87,11 @@ fn a_transaction_commits_all_or_nothing_and_resolves_named_uuids() {
         json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", "br0"]], "mutations": [["ports", "insert", ["named-uuid", "p"]]]}),
     ]);
     let arr = dup.as_array().unwrap();
-    assert_eq!(arr.len(), 4, "one result per operation plus the commit's error: {dup}");
+    assert_eq!(
+        arr.len(),
+        4,
+        "one result per operation plus the commit's error: {dup}"
+    );
     assert_eq!(arr[3]["error"], "constraint violation");
     assert_eq!(db.rows("Interface").len(), 1);
 
@@ -113,10 +123,19 @@ async fn the_controllers_helpers_and_replica_work_against_it_and_ofports_are_ass
     let client = serve(&db).await;
     assert_eq!(client.list_dbs().await.unwrap(), vec![DB.to_owned()]);
     let replica = ovsdb::Replica::start(&client, DB, controller::conn::ovsdb::REPLICA);
-    tokio::time::timeout(Duration::from_secs(5), replica.ready()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), replica.ready())
+        .await
+        .unwrap();
     let mut changed = replica.changed();
-    assert!(vswitch::ensure_bridge(&client, &bridge("br-int")).await.unwrap());
-    assert!(!vswitch::ensure_bridge(&client, &bridge("br-int")).await.unwrap(), "idempotent");
+    assert!(vswitch::ensure_bridge(&client, &bridge("br-int"))
+        .await
+        .unwrap());
+    assert!(
+        !vswitch::ensure_bridge(&client, &bridge("br-int"))
+            .await
+            .unwrap(),
+        "idempotent"
+    );
     for p in [
         port("yard0", "internal", Some(1)),
         port("patch-int-to-ex", "patch", Some(2)),
@@ -163,18 +182,27 @@ async fn the_controllers_helpers_and_replica_work_against_it_and_ofports_are_ass
         let _ = tokio::time::timeout(deadline - Instant::now(), changed.changed()).await;
     }
     let br = &replica.rows("Bridge")[0];
-    assert_eq!(br.get_map("other_config")["datapath-id"], "5359000000000101");
+    assert_eq!(
+        br.get_map("other_config")["datapath-id"],
+        "5359000000000101"
+    );
     assert_eq!(
         db.rows("Bridge")[0].1["datapath_id"].as_str(),
         Some("5359000000000101"),
         "vswitchd reports the requested datapath id"
     );
     // The agent's wait for an ofport (monitor_cond with a where clause) sees it.
-    let p = vswitch::wait_ofport(&client, "pod-b", Duration::from_secs(5)).await.unwrap();
+    let p = vswitch::wait_ofport(&client, "pod-b", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(p, 4);
     // A removed port frees its number for the next one.
-    assert!(vswitch::remove_port(&client, "br-int", "pod-a").await.unwrap());
-    vswitch::ensure_port(&client, "br-int", &port("pod-c", "", None)).await.unwrap();
+    assert!(vswitch::remove_port(&client, "br-int", "pod-a")
+        .await
+        .unwrap());
+    vswitch::ensure_port(&client, "br-int", &port("pod-c", "", None))
+        .await
+        .unwrap();
     assert_eq!(ofports(&db)["pod-c"], 3);
     assert!(db.transacts() > 10);
 }
@@ -189,8 +217,13 @@ async fn a_plain_monitor_gets_update_notifications() {
     )]);
     let (initial, mut rx) = client.monitor(DB, reqs).await.unwrap();
     assert!(initial.tables["Bridge"].is_empty());
-    vswitch::ensure_bridge(&client, &bridge("br-ex")).await.unwrap();
-    let u = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    vswitch::ensure_bridge(&client, &bridge("br-ex"))
+        .await
+        .unwrap();
+    let u = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
     let rows: Vec<_> = u.tables["Bridge"].values().collect();
     assert!(matches!(rows[0], ovsdb::RowUpdate::Insert(r) if r["name"].as_str() == Some("br-ex")));
     client.echo().await.unwrap();
@@ -205,8 +238,12 @@ async fn scenario(client: &Client) -> Vec<Json> {
         client.call("transact", Json::Array(params)).await.unwrap()
     };
     raw.push(t(json!([{"op": "insert", "table": "Open_vSwitch", "row": {}}])).await);
-    vswitch::ensure_bridge(client, &bridge("br-int")).await.unwrap();
-    vswitch::ensure_bridge(client, &bridge("br-ex")).await.unwrap();
+    vswitch::ensure_bridge(client, &bridge("br-int"))
+        .await
+        .unwrap();
+    vswitch::ensure_bridge(client, &bridge("br-ex"))
+        .await
+        .unwrap();
     for p in [
         port("yard0", "internal", Some(1)),
         port("patch-int-to-ex", "patch", Some(2)),
@@ -236,9 +273,13 @@ async fn scenario(client: &Client) -> Vec<Json> {
     )
     .await
     .unwrap();
-    vswitch::set_flow_table_names(client, "br-int", &[(0, "classifier"), (10, "port-security")])
-        .await
-        .unwrap();
+    vswitch::set_flow_table_names(
+        client,
+        "br-int",
+        &[(0, "classifier"), (10, "port-security")],
+    )
+    .await
+    .unwrap();
     // The agent's attach, as yard-agent does it.
     let agent = agent::ovs::OvsdbPorts::new(client.clone(), "br-int");
     for (pod, ip) in [("web-1", [10, 244, 1, 3]), ("web-2", [10, 244, 1, 4])] {
@@ -255,21 +296,33 @@ async fn scenario(client: &Client) -> Vec<Json> {
             .await
             .unwrap();
     }
-    vswitch::remove_port(client, "br-int", &agent::host_if_name("web-1")).await.unwrap();
+    vswitch::remove_port(client, "br-int", &agent::host_if_name("web-1"))
+        .await
+        .unwrap();
     // Raw operations, errors included: a map mutation by key, a duplicate, a failed wait,
     // a dangling reference, an unknown column.
     raw.push(t(json!([{"op": "mutate", "table": "Bridge", "where": [["name", "==", "br-int"]],
         "mutations": [["external_ids", "insert", ["map", [["a", "1"], ["switchyard-node", "ignored"]]]],
                       ["other_config", "delete", ["set", ["nope"]]]]}])).await);
-    raw.push(t(json!([{"op": "mutate", "table": "Bridge", "where": [["name", "==", "br-int"]],
-        "mutations": [["external_ids", "delete", ["map", [["a", "2"]]]]]}])).await);
+    raw.push(
+        t(
+            json!([{"op": "mutate", "table": "Bridge", "where": [["name", "==", "br-int"]],
+        "mutations": [["external_ids", "delete", ["map", [["a", "2"]]]]]}]),
+        )
+        .await,
+    );
     raw.push(t(json!([{"op": "insert", "table": "Interface", "uuid-name": "i", "row": {"name": "yard0"}},
         {"op": "insert", "table": "Port", "uuid-name": "p", "row": {"name": "dup", "interfaces": ["named-uuid", "i"]}},
         {"op": "mutate", "table": "Bridge", "where": [["name", "==", "br-ex"]], "mutations": [["ports", "insert", ["named-uuid", "p"]]]}])).await);
     raw.push(t(json!([{"op": "wait", "table": "Bridge", "where": [["name", "==", "br-int"]], "columns": ["fail_mode"],
         "until": "!=", "rows": [{"fail_mode": "secure"}], "timeout": 0}])).await);
-    raw.push(t(json!([{"op": "update", "table": "Bridge", "where": [["name", "==", "br-ex"]],
-        "row": {"ports": ["set", [["uuid", "5cd2aba3-e39d-4c63-b2d4-9daebad98724"]]]}}])).await);
+    raw.push(
+        t(
+            json!([{"op": "update", "table": "Bridge", "where": [["name", "==", "br-ex"]],
+        "row": {"ports": ["set", [["uuid", "5cd2aba3-e39d-4c63-b2d4-9daebad98724"]]]}}]),
+        )
+        .await,
+    );
     raw.push(t(json!([{"op": "select", "table": "Bridge", "where": [["name", "==", "br-ex"]], "columns": ["name", "fail_mode", "protocols"]},
         {"op": "select", "table": "Interface", "where": [["external_ids", "includes", ["map", [["switchyard-pod", "web-2"]]]]], "columns": ["name"]},
         {"op": "delete", "table": "Flow_Table", "where": [["name", "==", "classifier"]]},
@@ -285,7 +338,12 @@ async fn dump(client: &Client) -> BTreeMap<String, Vec<Json>> {
         .as_object()
         .unwrap()
         .iter()
-        .map(|(t, v)| (t.clone(), v["columns"].as_object().unwrap().keys().cloned().collect()))
+        .map(|(t, v)| {
+            (
+                t.clone(),
+                v["columns"].as_object().unwrap().keys().cloned().collect(),
+            )
+        })
         .collect();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut all: BTreeMap<String, Vec<serde_json::Map<String, Json>>> = BTreeMap::new();
@@ -293,7 +351,10 @@ async fn dump(client: &Client) -> BTreeMap<String, Vec<Json>> {
         let mut c = cols.clone();
         c.push("_uuid".into());
         let r = client
-            .call("transact", json!([DB, {"op": "select", "table": t, "where": [], "columns": c}]))
+            .call(
+                "transact",
+                json!([DB, {"op": "select", "table": t, "where": [], "columns": c}]),
+            )
             .await
             .unwrap();
         let rows: Vec<serde_json::Map<String, Json>> = r[0]["rows"]
@@ -314,10 +375,21 @@ async fn dump(client: &Client) -> BTreeMap<String, Vec<Json>> {
     fn rename(j: &Json, names: &BTreeMap<String, String>) -> Json {
         match j {
             Json::Array(a) if a.len() == 2 && a[0] == "uuid" => {
-                json!(["ref", names.get(a[1].as_str().unwrap_or("")).cloned().unwrap_or_default()])
+                json!([
+                    "ref",
+                    names
+                        .get(a[1].as_str().unwrap_or(""))
+                        .cloned()
+                        .unwrap_or_default()
+                ])
             }
             Json::Array(a) if a.len() == 2 && (a[0] == "set" || a[0] == "map") => {
-                let mut items: Vec<Json> = a[1].as_array().unwrap().iter().map(|x| rename(x, names)).collect();
+                let mut items: Vec<Json> = a[1]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| rename(x, names))
+                    .collect();
                 items.sort_by_key(|x| x.to_string());
                 json!([a[0], items])
             }
@@ -332,7 +404,11 @@ async fn dump(client: &Client) -> BTreeMap<String, Vec<Json>> {
                 .map(|mut r| {
                     r.remove("_uuid");
                     // Columns only ovs-vswitchd fills (a real server alone leaves them empty).
-                    Json::Object(r.into_iter().map(|(k, v)| (k, rename(&v, &names))).collect())
+                    Json::Object(
+                        r.into_iter()
+                            .map(|(k, v)| (k, rename(&v, &names)))
+                            .collect(),
+                    )
                 })
                 .collect();
             out.sort_by_key(|x| x.to_string());
@@ -347,7 +423,12 @@ fn shape(j: &Json) -> Json {
         Json::Object(o) => Json::Object(
             o.iter()
                 .filter(|(k, _)| k.as_str() != "details")
-                .map(|(k, v)| (k.clone(), if k == "uuid" { json!("UUID") } else { shape(v) }))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        if k == "uuid" { json!("UUID") } else { shape(v) },
+                    )
+                })
                 .collect(),
         ),
         Json::Array(a) => Json::Array(a.iter().map(shape).collect()),
@@ -377,7 +458,10 @@ async fn real_server(dir: &Path, bin: &Path) -> (tokio::process::Child, Client) 
         .arg(&db)
         .arg(format!("--remote=punix:{}", sock.display()))
         .arg(format!("--unixctl={}", dir.join("ctl").display()))
-        .arg(format!("--log-file={}", dir.join("ovsdb-server.log").display()))
+        .arg(format!(
+            "--log-file={}",
+            dir.join("ovsdb-server.log").display()
+        ))
         .arg("--no-chdir")
         .kill_on_drop(true)
         .spawn()
@@ -390,7 +474,10 @@ async fn real_server(dir: &Path, bin: &Path) -> (tokio::process::Child, Client) 
                 break c;
             }
         }
-        assert!(Instant::now() < deadline, "ovsdb-server did not come up on {target}");
+        assert!(
+            Instant::now() < deadline,
+            "ovsdb-server did not come up on {target}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     (child, client)
@@ -413,11 +500,22 @@ async fn the_same_transactions_leave_the_same_rows_as_a_real_ovsdb_server() {
     let real_raw = scenario(&real).await;
     let sim_raw = scenario(&sim).await;
     for (i, (r, s)) in real_raw.iter().zip(&sim_raw).enumerate() {
-        assert_eq!(shape(s), shape(r), "transaction {i}: sim vs real ovsdb-server");
+        assert_eq!(
+            shape(s),
+            shape(r),
+            "transaction {i}: sim vs real ovsdb-server"
+        );
     }
     let (r, s) = (dump(&real).await, dump(&sim).await);
     // The scenario left rows in every table it touched (so the comparison means something).
-    for (t, n) in [("Bridge", 2), ("Port", 6), ("Interface", 6), ("Controller", 2), ("Flow_Table", 2), ("Open_vSwitch", 1)] {
+    for (t, n) in [
+        ("Bridge", 2),
+        ("Port", 6),
+        ("Interface", 6),
+        ("Controller", 2),
+        ("Flow_Table", 2),
+        ("Open_vSwitch", 1),
+    ] {
         assert_eq!(r[t].len(), n, "real ovsdb-server's {t} rows: {:?}", r[t]);
     }
     for t in r.keys() {

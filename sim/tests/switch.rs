@@ -74,11 +74,23 @@ fn add_replaces_the_flow_with_the_same_match_and_priority() {
 fn delete_by_cookie_mask_removes_only_matching_cookies() {
     let mut t = FlowTable::default();
     for i in 0..4u8 {
-        let cookie = if i % 2 == 0 { 0xaa00 | u64::from(i) } else { 0xbb00 | u64::from(i) };
-        t.apply(&add(0, 10, cookie, ip_dst([10, 0, 0, i]), 1)).unwrap();
+        let cookie = if i % 2 == 0 {
+            0xaa00 | u64::from(i)
+        } else {
+            0xbb00 | u64::from(i)
+        };
+        t.apply(&add(0, 10, cookie, ip_dst([10, 0, 0, i]), 1))
+            .unwrap();
     }
-    t.apply(&del(FlowModCommand::Delete, 0xff, 0, Match::new(), 0xaa00, 0xff00))
-        .unwrap();
+    t.apply(&del(
+        FlowModCommand::Delete,
+        0xff,
+        0,
+        Match::new(),
+        0xaa00,
+        0xff00,
+    ))
+    .unwrap();
     assert_eq!(t.flows.len(), 2);
     assert!(t.flows.values().all(|e| e.cookie & 0xff00 == 0xbb00));
 }
@@ -87,19 +99,42 @@ fn delete_by_cookie_mask_removes_only_matching_cookies() {
 fn strict_delete_needs_priority_and_exact_match_non_strict_takes_more_specific_flows() {
     let mut t = FlowTable::default();
     t.apply(&add(50, 100, 7, ip_dst([10, 1, 0, 5]), 1)).unwrap();
-    t.apply(&add(50, 90, 7, subnet([10, 1, 0, 0], 24), 2)).unwrap();
-    t.apply(&add(50, 90, 7, subnet([10, 2, 0, 0], 24), 3)).unwrap();
-    // Strict with the wrong priority: nothing.
-    t.apply(&del(FlowModCommand::DeleteStrict, 50, 99, ip_dst([10, 1, 0, 5]), 0, 0))
+    t.apply(&add(50, 90, 7, subnet([10, 1, 0, 0], 24), 2))
         .unwrap();
+    t.apply(&add(50, 90, 7, subnet([10, 2, 0, 0], 24), 3))
+        .unwrap();
+    // Strict with the wrong priority: nothing.
+    t.apply(&del(
+        FlowModCommand::DeleteStrict,
+        50,
+        99,
+        ip_dst([10, 1, 0, 5]),
+        0,
+        0,
+    ))
+    .unwrap();
     assert_eq!(t.flows.len(), 3);
     // Strict with the /24's exact match and priority: only that flow.
-    t.apply(&del(FlowModCommand::DeleteStrict, 50, 90, subnet([10, 1, 0, 0], 24), 0, 0))
-        .unwrap();
+    t.apply(&del(
+        FlowModCommand::DeleteStrict,
+        50,
+        90,
+        subnet([10, 1, 0, 0], 24),
+        0,
+        0,
+    ))
+    .unwrap();
     assert_eq!(t.flows.len(), 2);
     // Non-strict on 10.0.0.0/8 takes every flow inside it (any priority).
-    t.apply(&del(FlowModCommand::Delete, 50, 0, subnet([10, 0, 0, 0], 8), 0, 0))
-        .unwrap();
+    t.apply(&del(
+        FlowModCommand::Delete,
+        50,
+        0,
+        subnet([10, 0, 0, 0], 8),
+        0,
+        0,
+    ))
+    .unwrap();
     assert!(t.flows.is_empty());
     assert!(subsumes(&subnet([10, 0, 0, 0], 8), &ip_dst([10, 3, 3, 3])));
     assert!(!subsumes(&ip_dst([10, 3, 3, 3]), &subnet([10, 0, 0, 0], 8)));
@@ -111,11 +146,17 @@ fn refuses_backward_goto_and_unknown_groups_and_group_delete_takes_its_flows() {
     let mut back = FlowMod::new(FlowModCommand::Add, 20, 1, Match::new());
     back.instructions = vec![Instruction::GotoTable(10)];
     let e = t.apply(&Message::FlowMod(back)).unwrap_err();
-    assert_eq!((e.err_type, e.code), (code::BAD_INSTRUCTION, code::BIC_BAD_TABLE_ID));
+    assert_eq!(
+        (e.err_type, e.code),
+        (code::BAD_INSTRUCTION, code::BIC_BAD_TABLE_ID)
+    );
     let mut to_group = FlowMod::new(FlowModCommand::Add, 40, 1, ip_dst([10, 96, 0, 1]));
     to_group.instructions = vec![Instruction::ApplyActions(vec![Action::Group(7)])];
     let e = t.apply(&Message::FlowMod(to_group.clone())).unwrap_err();
-    assert_eq!((e.err_type, e.code), (code::BAD_ACTION, code::BAC_BAD_OUT_GROUP));
+    assert_eq!(
+        (e.err_type, e.code),
+        (code::BAD_ACTION, code::BAC_BAD_OUT_GROUP)
+    );
     let group = |command| {
         Message::GroupMod(GroupMod {
             command,
@@ -126,13 +167,19 @@ fn refuses_backward_goto_and_unknown_groups_and_group_delete_takes_its_flows() {
     };
     t.apply(&group(GroupModCommand::Add)).unwrap();
     let e = t.apply(&group(GroupModCommand::Add)).unwrap_err();
-    assert_eq!((e.err_type, e.code), (code::GROUP_MOD_FAILED, code::GMFC_GROUP_EXISTS));
+    assert_eq!(
+        (e.err_type, e.code),
+        (code::GROUP_MOD_FAILED, code::GMFC_GROUP_EXISTS)
+    );
     t.apply(&Message::FlowMod(to_group)).unwrap();
     assert_eq!(t.flows.len(), 1);
     t.apply(&group(GroupModCommand::Delete)).unwrap();
     assert!(t.flows.is_empty() && t.groups.is_empty());
     let e = t.apply(&group(GroupModCommand::Modify)).unwrap_err();
-    assert_eq!((e.err_type, e.code), (code::GROUP_MOD_FAILED, code::GMFC_UNKNOWN_GROUP));
+    assert_eq!(
+        (e.err_type, e.code),
+        (code::GROUP_MOD_FAILED, code::GMFC_UNKNOWN_GROUP)
+    );
 }
 
 type Conn = Framed<tokio::io::DuplexStream, OfCodec>;
@@ -182,26 +229,41 @@ async fn a_bundle_with_one_bad_message_reports_its_xid_and_changes_nothing() {
     let bridge = Bridge::new("br-int");
     bridge.set_dpid(0x5359_0000_0000_0101);
     let mut c = connect(&bridge).await;
-    c.send(Frame::new(2, Message::FeaturesRequest)).await.unwrap();
+    c.send(Frame::new(2, Message::FeaturesRequest))
+        .await
+        .unwrap();
     match recv(&mut c).await.msg {
         Message::FeaturesReply(f) => assert_eq!(f.datapath_id, 0x5359_0000_0000_0101),
         m => panic!("expected FEATURES_REPLY, got {m:?}"),
     }
     let mut bad = FlowMod::new(FlowModCommand::Add, 30, 1, Match::new());
     bad.instructions = vec![Instruction::GotoTable(0)];
-    c.send(control(10, 1, BundleCtrlType::OpenRequest)).await.unwrap();
-    c.send(bundled(11, 1, add(0, 5, 1, ip_dst([10, 0, 0, 1]), 1))).await.unwrap();
+    c.send(control(10, 1, BundleCtrlType::OpenRequest))
+        .await
+        .unwrap();
+    c.send(bundled(11, 1, add(0, 5, 1, ip_dst([10, 0, 0, 1]), 1)))
+        .await
+        .unwrap();
     c.send(bundled(12, 1, Message::FlowMod(bad))).await.unwrap();
-    c.send(bundled(13, 1, add(0, 5, 1, ip_dst([10, 0, 0, 2]), 1))).await.unwrap();
-    c.send(control(14, 1, BundleCtrlType::CommitRequest)).await.unwrap();
-    c.send(Frame::new(15, Message::BarrierRequest)).await.unwrap();
+    c.send(bundled(13, 1, add(0, 5, 1, ip_dst([10, 0, 0, 2]), 1)))
+        .await
+        .unwrap();
+    c.send(control(14, 1, BundleCtrlType::CommitRequest))
+        .await
+        .unwrap();
+    c.send(Frame::new(15, Message::BarrierRequest))
+        .await
+        .unwrap();
     let open = recv(&mut c).await;
     assert!(matches!(open.msg, Message::BundleControl(b) if b.kind == BundleCtrlType::OpenReply));
     let e = recv(&mut c).await;
     assert_eq!(e.xid, 12, "the refused message's own xid");
     match e.msg {
         Message::Error(e) => {
-            assert_eq!((e.err_type, e.code), (code::BAD_INSTRUCTION, code::BIC_BAD_TABLE_ID));
+            assert_eq!(
+                (e.err_type, e.code),
+                (code::BAD_INSTRUCTION, code::BIC_BAD_TABLE_ID)
+            );
             assert_eq!(e.offending().map(|h| h.xid), Some(12));
         }
         m => panic!("expected an error, got {m:?}"),
@@ -211,21 +273,44 @@ async fn a_bundle_with_one_bad_message_reports_its_xid_and_changes_nothing() {
     assert!(matches!(commit.msg, Message::Error(ref e) if e.code == code::BFC_MSG_FAILED));
     let barrier = recv(&mut c).await;
     assert_eq!((barrier.xid, barrier.msg), (15, Message::BarrierReply));
-    assert!(bridge.table().flows.is_empty(), "nothing of the bundle applied");
-    assert_eq!(bridge.stats.flow_mods.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert!(
+        bridge.table().flows.is_empty(),
+        "nothing of the bundle applied"
+    );
+    assert_eq!(
+        bridge
+            .stats
+            .flow_mods
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
 
     // The same bundle without the bad message commits, and the dump shows both flows.
-    c.send(control(20, 2, BundleCtrlType::OpenRequest)).await.unwrap();
-    c.send(bundled(21, 2, add(0, 5, 1, ip_dst([10, 0, 0, 1]), 1))).await.unwrap();
-    c.send(bundled(22, 2, add(0, 5, 1, ip_dst([10, 0, 0, 2]), 1))).await.unwrap();
-    c.send(control(23, 2, BundleCtrlType::CommitRequest)).await.unwrap();
-    c.send(Frame::new(24, Message::BarrierRequest)).await.unwrap();
+    c.send(control(20, 2, BundleCtrlType::OpenRequest))
+        .await
+        .unwrap();
+    c.send(bundled(21, 2, add(0, 5, 1, ip_dst([10, 0, 0, 1]), 1)))
+        .await
+        .unwrap();
+    c.send(bundled(22, 2, add(0, 5, 1, ip_dst([10, 0, 0, 2]), 1)))
+        .await
+        .unwrap();
+    c.send(control(23, 2, BundleCtrlType::CommitRequest))
+        .await
+        .unwrap();
+    c.send(Frame::new(24, Message::BarrierRequest))
+        .await
+        .unwrap();
     let _open = recv(&mut c).await;
     let commit = recv(&mut c).await;
-    assert!(matches!(commit.msg, Message::BundleControl(b) if b.kind == BundleCtrlType::CommitReply));
+    assert!(
+        matches!(commit.msg, Message::BundleControl(b) if b.kind == BundleCtrlType::CommitReply)
+    );
     assert_eq!(recv(&mut c).await.msg, Message::BarrierReply);
     let req = MultipartRequest::new(MultipartRequestBody::FlowStats(FlowStatsRequest::default()));
-    c.send(Frame::new(30, Message::MultipartRequest(req))).await.unwrap();
+    c.send(Frame::new(30, Message::MultipartRequest(req)))
+        .await
+        .unwrap();
     match recv(&mut c).await.msg {
         Message::MultipartReply(r) => {
             assert!(!r.more());
@@ -242,13 +327,23 @@ async fn a_bundle_with_one_bad_message_reports_its_xid_and_changes_nothing() {
 async fn a_large_dump_comes_in_parts_and_filters_by_table_and_cookie() {
     let bridge = Bridge::new("br-int");
     let msgs: Vec<Message> = (0..3000u32)
-        .map(|i| add(if i % 2 == 0 { 10 } else { 20 }, 1, u64::from(i % 3), ip_dst((0x0a00_0000 + i).to_be_bytes()), 1))
+        .map(|i| {
+            add(
+                if i % 2 == 0 { 10 } else { 20 },
+                1,
+                u64::from(i % 3),
+                ip_dst((0x0a00_0000 + i).to_be_bytes()),
+                1,
+            )
+        })
         .collect();
     bridge.commit(&msgs).unwrap();
     let mut c = connect(&bridge).await;
     let mut req = FlowStatsRequest::default();
     let all = MultipartRequest::new(MultipartRequestBody::FlowStats(req.clone()));
-    c.send(Frame::new(1, Message::MultipartRequest(all))).await.unwrap();
+    c.send(Frame::new(1, Message::MultipartRequest(all)))
+        .await
+        .unwrap();
     let mut n = 0;
     let mut parts = 0;
     loop {
@@ -282,9 +377,12 @@ async fn a_large_dump_comes_in_parts_and_filters_by_table_and_cookie() {
 async fn echo_barrier_and_group_dump_answer_like_ovs() {
     let bridge = Bridge::new("br-ex");
     let mut c = connect(&bridge).await;
-    c.send(Frame::new(5, Message::EchoRequest(bytes::Bytes::from_static(b"hi"))))
-        .await
-        .unwrap();
+    c.send(Frame::new(
+        5,
+        Message::EchoRequest(bytes::Bytes::from_static(b"hi")),
+    ))
+    .await
+    .unwrap();
     assert_eq!(
         recv(&mut c).await,
         Frame::new(5, Message::EchoReply(bytes::Bytes::from_static(b"hi")))
@@ -300,18 +398,28 @@ async fn echo_barrier_and_group_dump_answer_like_ovs() {
     ))
     .await
     .unwrap();
-    c.send(Frame::new(7, Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::GroupDesc))))
-        .await
-        .unwrap();
+    c.send(Frame::new(
+        7,
+        Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::GroupDesc)),
+    ))
+    .await
+    .unwrap();
     match recv(&mut c).await.msg {
         Message::MultipartReply(r) => match r.body {
-            MultipartReplyBody::GroupDesc(g) => assert_eq!(g.iter().map(|g| g.group_id).collect::<Vec<_>>(), [9]),
+            MultipartReplyBody::GroupDesc(g) => {
+                assert_eq!(g.iter().map(|g| g.group_id).collect::<Vec<_>>(), [9])
+            }
             b => panic!("expected group desc, got {b:?}"),
         },
         m => panic!("expected a multipart reply, got {m:?}"),
     }
     let acked = bridge.probe(|t| t.groups.contains_key(&9));
-    c.send(Frame::new(8, Message::BarrierRequest)).await.unwrap();
+    c.send(Frame::new(8, Message::BarrierRequest))
+        .await
+        .unwrap();
     assert_eq!(recv(&mut c).await, Frame::new(8, Message::BarrierReply));
-    tokio::time::timeout(Duration::from_secs(5), acked).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), acked)
+        .await
+        .unwrap()
+        .unwrap();
 }
