@@ -58,6 +58,11 @@ pub struct Report {
     pub ovsdb_txns_to_others_per_node_add: u64,
     pub flow_mods_to_others_per_node_add: u64,
     pub flow_mods_to_new_node: u64,
+    /// `POST /v1/services` round trip while loading (the API answers after the commit).
+    pub service_add_api_p50_ms: f64,
+    pub service_add_api_max_ms: f64,
+    /// yard-sim's own CPU (user + system) over the run.
+    pub sim_cpu_s: f64,
     pub controller_rss_mib: f64,
     pub controller_cpu_s: f64,
     pub br_int_flows_per_node_max: usize,
@@ -83,15 +88,7 @@ impl Drop for Controller {
 
 impl Controller {
     fn cpu_ticks(&self) -> u64 {
-        let Ok(s) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
-            return 0;
-        };
-        // Fields after the command name (which may hold spaces) start after the last ')'.
-        let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // state is field 3 overall; utime 14, stime 15 → indexes 11, 12 here.
-        let n = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
-        n(11) + n(12)
+        cpu_ticks_of(&format!("/proc/{}/stat", self.pid))
     }
 
     fn cpu_ms(&self) -> f64 {
@@ -112,6 +109,19 @@ impl Controller {
         let lines: Vec<&str> = s.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
+}
+
+/// utime + stime of a process, in clock ticks, from its `/proc/PID/stat`.
+fn cpu_ticks_of(path: &str) -> u64 {
+    let Ok(s) = std::fs::read_to_string(path) else {
+        return 0;
+    };
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // state is field 3 overall; utime 14, stime 15 → indexes 11, 12 here.
+    let n = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    n(11) + n(12)
 }
 
 fn clock_ticks() -> f64 {
@@ -649,6 +659,7 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
         t_start.elapsed().as_secs_f64()
     ));
     let mut services = BTreeSet::new();
+    let mut svc_lat = Vec::with_capacity(opts.services);
     let b = opts.backends_per_service;
     for s in 0..opts.services {
         let mut svc = NewService::new(format!("svc-{s}").parse().expect("valid service name"), 80);
@@ -662,13 +673,16 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
         }
         svc.backends.sort();
         svc.backends.dedup();
+        let t = Instant::now();
         let created = api
             .add_service(&svc)
             .await
             .with_context(|| format!("POST /v1/services svc-{s}"))?;
+        svc_lat.push(t.elapsed().as_secs_f64() * 1000.0);
         services.insert(created.id.get());
     }
     let load_s = t_start.elapsed().as_secs_f64();
+    svc_lat.sort_by(f64::total_cmp);
     progress(format!(
         "phase load: done in {load_s:.1} s; waiting for initial sync"
     ));
@@ -825,6 +839,9 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
         ovsdb_txns_to_others_per_node_add: txns_to_others,
         flow_mods_to_others_per_node_add: flow_mods_to_others,
         flow_mods_to_new_node: new_mods,
+        service_add_api_p50_ms: percentile(&svc_lat, 50.0),
+        service_add_api_max_ms: svc_lat.last().copied().unwrap_or(f64::NAN),
+        sim_cpu_s: cpu_ticks_of("/proc/self/stat") as f64 / clock_ticks(),
         controller_rss_mib: ctl.rss_mib(),
         controller_cpu_s: ctl.cpu_ms() / 1000.0,
         br_int_flows_per_node_max: flows_max,

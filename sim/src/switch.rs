@@ -79,6 +79,13 @@ pub struct FlowEntry {
     pub instructions: Vec<Instruction>,
 }
 
+/// How to take one change back.
+#[derive(Debug)]
+enum Undo {
+    Flow(FlowKey, Option<FlowEntry>),
+    Group(u32, Option<GroupDesc>),
+}
+
 /// A bridge's flows and groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlowTable {
@@ -157,9 +164,18 @@ impl FlowTable {
     /// # Errors
     /// The OFPT_ERROR OVS would send (without the offending bytes; the caller adds them).
     pub fn apply(&mut self, msg: &Message) -> Result<(), ErrorMsg> {
+        let mut log = Vec::new();
+        let r = self.apply_logged(msg, &mut log);
+        if r.is_err() {
+            self.undo(log);
+        }
+        r
+    }
+
+    fn apply_logged(&mut self, msg: &Message, log: &mut Vec<Undo>) -> Result<(), ErrorMsg> {
         match msg {
-            Message::FlowMod(fm) => self.flow_mod(fm),
-            Message::GroupMod(gm) => self.group_mod(gm),
+            Message::FlowMod(fm) => self.flow_mod(fm, log),
+            Message::GroupMod(gm) => self.group_mod(gm, log),
             _ => Err(onf_error(code::BFC_MSG_UNSUP)),
         }
     }
@@ -186,9 +202,14 @@ impl FlowTable {
         Ok(())
     }
 
-    fn flow_mod(&mut self, fm: &FlowMod) -> Result<(), ErrorMsg> {
+    fn flow_mod(&mut self, fm: &FlowMod, log: &mut Vec<Undo>) -> Result<(), ErrorMsg> {
         let cookie_ok = |e: &FlowEntry| (e.cookie & fm.cookie_mask) == (fm.cookie & fm.cookie_mask);
         let table_ok = |t: u8| fm.table_id == ALL_TABLES || fm.table_id == t;
+        let strict_key = || FlowKey {
+            table_id: fm.table_id,
+            priority: fm.priority,
+            match_: fm.match_.clone(),
+        };
         match fm.command {
             FlowModCommand::Add => {
                 if fm.table_id >= N_TABLES {
@@ -198,12 +219,9 @@ impl FlowTable {
                     return Err(error(code::BAD_MATCH, code::BMC_BAD_PREREQ));
                 }
                 self.check_instructions(fm.table_id, &fm.instructions)?;
-                self.flows.insert(
-                    FlowKey {
-                        table_id: fm.table_id,
-                        priority: fm.priority,
-                        match_: fm.match_.clone(),
-                    },
+                let key = strict_key();
+                let old = self.flows.insert(
+                    key.clone(),
                     FlowEntry {
                         cookie: fm.cookie,
                         idle_timeout: fm.idle_timeout,
@@ -212,6 +230,7 @@ impl FlowTable {
                         instructions: fm.instructions.clone(),
                     },
                 );
+                log.push(Undo::Flow(key, old));
                 Ok(())
             }
             FlowModCommand::Modify | FlowModCommand::ModifyStrict => {
@@ -220,15 +239,26 @@ impl FlowTable {
                     return Err(error(code::FLOW_MOD_FAILED, code::FMFC_BAD_TABLE_ID));
                 }
                 self.check_instructions(fm.table_id, &fm.instructions)?;
-                for (k, e) in &mut self.flows {
-                    let hit = table_ok(k.table_id)
-                        && cookie_ok(e)
-                        && if strict {
-                            k.priority == fm.priority && k.match_ == fm.match_
-                        } else {
-                            subsumes(&fm.match_, &k.match_)
-                        };
-                    if hit {
+                let keys: Vec<FlowKey> = if strict {
+                    let k = strict_key();
+                    self.flows
+                        .get(&k)
+                        .filter(|e| cookie_ok(e))
+                        .map(|_| k)
+                        .into_iter()
+                        .collect()
+                } else {
+                    self.flows
+                        .iter()
+                        .filter(|(k, e)| {
+                            table_ok(k.table_id) && cookie_ok(e) && subsumes(&fm.match_, &k.match_)
+                        })
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                };
+                for k in keys {
+                    if let Some(e) = self.flows.get_mut(&k) {
+                        log.push(Undo::Flow(k, Some(e.clone())));
                         // OF1.3 §6.4: modify keeps the cookie and counters.
                         e.instructions = fm.instructions.clone();
                     }
@@ -240,23 +270,41 @@ impl FlowTable {
                 if fm.table_id != ALL_TABLES && fm.table_id >= N_TABLES {
                     return Err(error(code::FLOW_MOD_FAILED, code::FMFC_BAD_TABLE_ID));
                 }
-                self.flows.retain(|k, e| {
-                    let hit = table_ok(k.table_id)
-                        && cookie_ok(e)
-                        && outputs_to(e, fm.out_port, fm.out_group)
-                        && if strict {
-                            k.priority == fm.priority && k.match_ == fm.match_
-                        } else {
-                            subsumes(&fm.match_, &k.match_)
-                        };
-                    !hit
-                });
+                let hit = |e: &FlowEntry| cookie_ok(e) && outputs_to(e, fm.out_port, fm.out_group);
+                let keys: Vec<FlowKey> = if strict && fm.table_id != ALL_TABLES {
+                    let k = strict_key();
+                    self.flows
+                        .get(&k)
+                        .filter(|e| hit(e))
+                        .map(|_| k)
+                        .into_iter()
+                        .collect()
+                } else {
+                    self.flows
+                        .iter()
+                        .filter(|(k, e)| {
+                            table_ok(k.table_id)
+                                && hit(e)
+                                && if strict {
+                                    k.priority == fm.priority && k.match_ == fm.match_
+                                } else {
+                                    subsumes(&fm.match_, &k.match_)
+                                }
+                        })
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                };
+                for k in keys {
+                    if let Some(e) = self.flows.remove(&k) {
+                        log.push(Undo::Flow(k, Some(e)));
+                    }
+                }
                 Ok(())
             }
         }
     }
 
-    fn group_mod(&mut self, gm: &GroupMod) -> Result<(), ErrorMsg> {
+    fn group_mod(&mut self, gm: &GroupMod, log: &mut Vec<Undo>) -> Result<(), ErrorMsg> {
         let desc = || GroupDesc {
             group_type: gm.group_type,
             group_id: gm.group_id,
@@ -271,13 +319,15 @@ impl FlowTable {
                     return Err(error(code::GROUP_MOD_FAILED, code::GMFC_GROUP_EXISTS));
                 }
                 self.groups.insert(gm.group_id, desc());
+                log.push(Undo::Group(gm.group_id, None));
                 Ok(())
             }
             GroupModCommand::Modify => {
-                if !self.groups.contains_key(&gm.group_id) {
+                let Some(old) = self.groups.insert(gm.group_id, desc()) else {
+                    self.groups.remove(&gm.group_id);
                     return Err(error(code::GROUP_MOD_FAILED, code::GMFC_UNKNOWN_GROUP));
-                }
-                self.groups.insert(gm.group_id, desc());
+                };
+                log.push(Undo::Group(gm.group_id, Some(old)));
                 Ok(())
             }
             GroupModCommand::Delete => {
@@ -285,22 +335,71 @@ impl FlowTable {
                     self.groups.keys().copied().collect()
                 } else {
                     self.groups
-                        .remove_entry(&gm.group_id)
-                        .map(|(g, _)| g)
+                        .get(&gm.group_id)
+                        .map(|_| gm.group_id)
                         .into_iter()
                         .collect()
                 };
-                if gm.group_id == openflow::action::group::ALL {
-                    self.groups.clear();
+                for g in &gone {
+                    if let Some(old) = self.groups.remove(g) {
+                        log.push(Undo::Group(*g, Some(old)));
+                    }
                 }
                 // OF1.3 §6.5: flows that forward to a deleted group are deleted too.
                 if !gone.is_empty() {
-                    self.flows.retain(|_, e| {
-                        !actions_of(&e.instructions)
-                            .any(|a| matches!(a, Action::Group(g) if gone.contains(g)))
-                    });
+                    let keys: Vec<FlowKey> = self
+                        .flows
+                        .iter()
+                        .filter(|(_, e)| {
+                            actions_of(&e.instructions)
+                                .any(|a| matches!(a, Action::Group(g) if gone.contains(g)))
+                        })
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in keys {
+                        if let Some(e) = self.flows.remove(&k) {
+                            log.push(Undo::Flow(k, Some(e)));
+                        }
+                    }
                 }
                 Ok(())
+            }
+        }
+    }
+
+    /// Applies `msgs` in order, all or nothing.
+    ///
+    /// # Errors
+    /// `(index, error)` of the first message refused; the table is as before then.
+    pub fn apply_all<'a>(
+        &mut self,
+        msgs: impl IntoIterator<Item = &'a Message>,
+    ) -> Result<(), (usize, ErrorMsg)> {
+        let mut log = Vec::new();
+        for (i, m) in msgs.into_iter().enumerate() {
+            if let Err(e) = self.apply_logged(m, &mut log) {
+                self.undo(log);
+                return Err((i, e));
+            }
+        }
+        Ok(())
+    }
+
+    fn undo(&mut self, log: Vec<Undo>) {
+        for u in log.into_iter().rev() {
+            match u {
+                Undo::Flow(k, Some(e)) => {
+                    self.flows.insert(k, e);
+                }
+                Undo::Flow(k, None) => {
+                    self.flows.remove(&k);
+                }
+                Undo::Group(g, Some(d)) => {
+                    self.groups.insert(g, d);
+                }
+                Undo::Group(g, None) => {
+                    self.groups.remove(&g);
+                }
             }
         }
     }
@@ -530,13 +629,12 @@ impl Bridge {
     ///
     /// # Errors
     /// `(index, error)` of the first message the table refused; nothing was applied.
-    pub fn commit(&self, msgs: &[Message]) -> Result<(), (usize, ErrorMsg)> {
+    pub fn commit<'a>(
+        &self,
+        msgs: impl IntoIterator<Item = &'a Message>,
+    ) -> Result<(), (usize, ErrorMsg)> {
         let mut t = lock(&self.table);
-        let mut work = t.clone();
-        for (i, m) in msgs.iter().enumerate() {
-            work.apply(m).map_err(|e| (i, e))?;
-        }
-        *t = work;
+        t.apply_all(msgs)?;
         self.check_probes(&t);
         Ok(())
     }
@@ -550,7 +648,7 @@ impl Bridge {
 
 struct Open {
     flags: u16,
-    msgs: Vec<(u32, Message, bytes::Bytes)>,
+    msgs: Vec<Frame>,
 }
 
 /// Serves one OpenFlow connection for `bridge` (either direction: a dialed controller or an
@@ -583,19 +681,23 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
             }
         };
         let xid = frame.xid;
-        let raw = frame.to_bytes().unwrap_or_default();
         let mut out: Vec<Frame> = Vec::new();
+        // OVS quotes the offending message (its first 64 bytes); encoded only when needed.
+        let quote = |f: &Frame| {
+            let raw = f.to_bytes().unwrap_or_default();
+            raw.slice(..raw.len().min(64))
+        };
         let refuse = |e: ErrorMsg| {
             bridge.stats.errors_sent.fetch_add(1, Ordering::Relaxed);
             Frame::new(
                 xid,
                 Message::Error(ErrorMsg {
-                    data: raw.slice(..raw.len().min(64)),
+                    data: quote(&frame),
                     ..e
                 }),
             )
         };
-        match frame.msg {
+        match &frame.msg {
             Message::Hello(_) => {}
             Message::FeaturesRequest => {
                 out.push(Frame::new(
@@ -615,13 +717,13 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
                     bridge.bump();
                 }
             }
-            Message::EchoRequest(b) => out.push(Frame::new(xid, Message::EchoReply(b))),
+            Message::EchoRequest(b) => out.push(Frame::new(xid, Message::EchoReply(b.clone()))),
             Message::EchoReply(_) | Message::Error(_) => {}
             Message::BarrierRequest => {
                 bridge.barrier();
                 out.push(Frame::new(xid, Message::BarrierReply));
             }
-            Message::SetConfig(c) => config = c,
+            Message::SetConfig(c) => config = *c,
             Message::GetConfigRequest => out.push(Frame::new(xid, Message::GetConfigReply(config))),
             Message::RoleRequest(r) => out.push(Frame::new(
                 xid,
@@ -634,8 +736,8 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
                 bridge.stats.packet_outs.fetch_add(1, Ordering::Relaxed);
             }
             m @ (Message::FlowMod(_) | Message::GroupMod(_)) => {
-                count(&bridge, &m);
-                if let Err(e) = bridge.apply(&m) {
+                count(&bridge, m);
+                if let Err(e) = bridge.apply(m) {
                     out.push(refuse(e));
                 }
                 bridge.bump();
@@ -683,9 +785,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
                         None => out.push(refuse(onf_error(code::BFC_BAD_ID))),
                         Some(open) => {
                             let _ = open.flags;
-                            let msgs: Vec<Message> =
-                                open.msgs.iter().map(|(_, m, _)| m.clone()).collect();
-                            match bridge.commit(&msgs) {
+                            match bridge.commit(open.msgs.iter().map(|f| &f.msg)) {
                                 Ok(()) => {
                                     bridge
                                         .stats
@@ -696,12 +796,12 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
                                 Err((i, e)) => {
                                     // The refused message's own error, with its xid, then
                                     // the commit's failure.
-                                    let (mxid, _, mraw) = &open.msgs[i];
+                                    let m = &open.msgs[i];
                                     bridge.stats.errors_sent.fetch_add(1, Ordering::Relaxed);
                                     out.push(Frame::new(
-                                        *mxid,
+                                        m.xid,
                                         Message::Error(ErrorMsg {
-                                            data: mraw.slice(..mraw.len().min(64)),
+                                            data: quote(m),
                                             ..e
                                         }),
                                     ));
@@ -715,16 +815,13 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
                 }
             }
             Message::BundleAdd(a) => {
-                let inner = *a.message;
+                let inner = &a.message;
                 match bundles.get_mut(&a.bundle_id) {
                     None => out.push(refuse(onf_error(code::BFC_BAD_ID))),
-                    Some(open) => match inner.msg {
+                    Some(open) => match &inner.msg {
                         m @ (Message::FlowMod(_) | Message::GroupMod(_)) => {
-                            count(&bridge, &m);
-                            let r = Frame::new(inner.xid, m.clone())
-                                .to_bytes()
-                                .unwrap_or_default();
-                            open.msgs.push((inner.xid, m, r));
+                            count(&bridge, m);
+                            open.msgs.push(Frame::new(inner.xid, m.clone()));
                         }
                         _ => out.push(refuse(onf_error(code::BFC_MSG_UNSUP))),
                     },

@@ -423,3 +423,51 @@ async fn echo_barrier_and_group_dump_answer_like_ovs() {
         .unwrap()
         .unwrap();
 }
+
+#[test]
+fn a_refused_message_rolls_back_every_earlier_change_of_its_bundle() {
+    let mut t = FlowTable::default();
+    let group = |command, id| {
+        Message::GroupMod(GroupMod {
+            command,
+            group_type: GroupType::Select,
+            group_id: id,
+            buckets: Vec::new(),
+        })
+    };
+    t.apply(&group(GroupModCommand::Add, 5)).unwrap();
+    let mut to_group = FlowMod::new(FlowModCommand::Add, 40, 1, ip_dst([10, 96, 0, 1]));
+    to_group.instructions = vec![Instruction::ApplyActions(vec![Action::Group(5)])];
+    t.apply(&Message::FlowMod(to_group)).unwrap();
+    t.apply(&add(50, 10, 1, subnet([10, 1, 0, 0], 24), 4))
+        .unwrap();
+    t.apply(&add(50, 20, 1, ip_dst([10, 1, 0, 9]), 5)).unwrap();
+    let before = t.clone();
+    let mut bad = FlowMod::new(FlowModCommand::Add, 200, 1, Match::new());
+    bad.instructions = vec![Instruction::GotoTable(100)];
+    let msgs = vec![
+        add(50, 20, 2, ip_dst([10, 1, 0, 9]), 6), // replaces
+        del(
+            FlowModCommand::Delete,
+            50,
+            0,
+            subnet([10, 1, 0, 0], 16),
+            0,
+            0,
+        ), // deletes 2
+        group(GroupModCommand::Delete, 5),        // and its flow
+        group(GroupModCommand::Add, 6),
+        add(0, 1, 3, Match::new(), 1),
+        Message::FlowMod(bad),
+    ];
+    let (i, e) = t.apply_all(&msgs).unwrap_err();
+    assert_eq!(i, 5);
+    assert_eq!(
+        (e.err_type, e.code),
+        (code::BAD_INSTRUCTION, code::BIC_BAD_TABLE_ID)
+    );
+    assert_eq!(t, before, "nothing of the bundle is left");
+    t.apply_all(&msgs[..5]).unwrap();
+    assert_eq!(t.flows.len(), 1);
+    assert_eq!(t.groups.keys().copied().collect::<Vec<_>>(), [6]);
+}
