@@ -940,6 +940,17 @@ pub fn table(r: &Report) -> String {
             format!("{:.2}", r.controller_cpu_s),
             "s",
         ),
+        (
+            "service add API round trip while loading, p50",
+            format!("{:.1}", r.service_add_api_p50_ms),
+            "ms",
+        ),
+        (
+            "service add API round trip while loading, max",
+            format!("{:.1}", r.service_add_api_max_ms),
+            "ms",
+        ),
+        ("yard-sim CPU total", format!("{:.2}", r.sim_cpu_s), "s"),
     ];
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     let v = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
