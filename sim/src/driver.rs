@@ -360,7 +360,7 @@ impl Fleet {
                     .iter()
                     .copied()
                     .filter(|&i| {
-                        self.check(i, st.get(&self.sims[i].name).copied().flatten())
+                        self.check(i, st.get(&self.sims[i].name).copied().flatten(), true)
                             .is_err()
                     })
                     .collect();
