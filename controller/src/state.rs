@@ -381,8 +381,10 @@ impl ClusterState {
         })
     }
 
-    /// Waits until the revision is past `since` or `timeout` passes, then returns the node's
-    /// view (the long poll behind `GET /v1/watch/nodes/{name}`).
+    /// Waits until a revision past `since` changes the node's view (the node, or a pod that
+    /// is or was on it) or `timeout` passes, then returns the view (the long poll behind
+    /// `GET /v1/watch/nodes/{name}`). Changes elsewhere in the cluster do not wake it, so a
+    /// change costs one answer per node it concerns, not one per agent.
     ///
     /// # Errors
     /// [`StateError::NotFound`] if the node is unknown at the start or was removed meanwhile.
@@ -396,13 +398,47 @@ impl ClusterState {
         let mut rx = self.subscribe();
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        while *rx.borrow_and_update() <= since {
+        // A model whose view of the node is the one at `since`; when it is newer than `since`,
+        // the model at `since` is not kept, so the first check is conservative.
+        let mut seen = self.snapshot();
+        if seen.revision > since && self.changes_view(name, since, None, &seen) {
+            return self.node_view(name);
+        }
+        loop {
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { break },
                 () = &mut deadline => break,
             }
+            let now = self.snapshot();
+            if now.revision > seen.revision {
+                if self.changes_view(name, seen.revision, Some(&seen), &now) {
+                    break;
+                }
+                seen = now;
+            }
         }
         self.node_view(name)
+    }
+
+    /// Whether revisions `from + 1 ..= now.revision` may have changed `node`'s view; `before`
+    /// is the model at `from` if known. When in doubt (history gone, a removed pod whose node
+    /// is unknown), yes.
+    fn changes_view(
+        &self,
+        node: &NodeName,
+        from: u64,
+        before: Option<&ClusterModel>,
+        now: &ClusterModel,
+    ) -> bool {
+        let Some(touched) = self.touched_between(from, now.revision) else {
+            return true;
+        };
+        let on_node = |m: &ClusterModel, pod| m.pods().get(pod).map(|p| &p.node == node);
+        touched.nodes.contains(node)
+            || touched.pods.iter().any(|pod| {
+                on_node(now, pod).unwrap_or(false)
+                    || before.is_none_or(|b| on_node(b, pod).unwrap_or(false))
+            })
     }
 
     /// Adds a node and allocates its subnet.

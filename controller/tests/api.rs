@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::{raw_request, TestController};
 use controller::config::ClusterOverrides;
+use controller::store::{FileStore, Store};
 use switchyard_api::{
     Client, FlowQuery, NewNode, NewPod, NewService, NodeName, PodName, PodState, PodStatus,
     Protocol, ServiceId, ServiceName, ServiceType, TableSelector,
@@ -307,6 +308,42 @@ async fn watch_returns_when_the_revision_moves_past_since() {
 }
 
 #[tokio::test]
+async fn a_watch_sleeps_through_changes_that_do_not_concern_its_node() {
+    let t = TestController::start().await;
+    let c = t.client();
+    c.add_node(&node("n1", "192.168.56.11")).await.unwrap();
+    c.add_node(&node("n2", "192.168.56.12")).await.unwrap();
+    c.add_pod(&pod("db-1", "n2")).await.unwrap();
+    let state = t.controller().state.clone();
+    let parked = state.subscribers();
+    let since = c.health().await.unwrap().revision;
+    let watcher = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.watch_node(&n("n1"), since, Duration::from_secs(300))
+                .await
+        })
+    };
+    while state.subscribers() == parked {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Two changes on n2 (an add and a removal), then one on n1: only the last wakes n1's watch.
+    c.add_pod(&pod("db-2", "n2")).await.unwrap();
+    c.remove_pod(&"db-1".parse().unwrap()).await.unwrap();
+    c.add_pod(&pod("web-1", "n1")).await.unwrap();
+    let woke = watcher.await.unwrap().unwrap();
+    assert_eq!(woke.revision, since + 3, "woken by the n1 change alone");
+    assert_eq!(woke.pods.len(), 1);
+
+    // A watch from an older revision is answered at once if anything since may concern it.
+    let view = c
+        .watch_node(&n("n2"), since, Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(view.pods.len(), 1);
+}
+
+#[tokio::test]
 async fn pod_status_is_runtime_data_and_the_rest_survives_a_restart() {
     let mut t = TestController::start().await;
     let c = t.client();
@@ -459,14 +496,22 @@ async fn a_change_the_store_cannot_save_is_not_applied() {
     let c = t.client();
     c.add_node(&node("n1", "192.168.56.11")).await.unwrap();
     let before = t.fingerprint().await;
-    // A directory where the store's temp file goes makes every save fail.
-    std::fs::create_dir(t.dir.path().join("state.json.tmp")).unwrap();
+    // A directory in the journal's place makes every save fail.
+    let journal = t.dir.path().join("state.json.journal");
+    let saved = std::fs::read(&journal).unwrap();
+    std::fs::remove_file(&journal).unwrap();
+    std::fs::create_dir(&journal).unwrap();
     let e = c.add_pod(&pod("web-1", "n1")).await.unwrap_err();
     assert_eq!(api_status(&e), 500);
-    assert!(e.to_string().contains("state.json: cannot write it"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("state.json.journal: cannot write it"),
+        "{e}"
+    );
     assert_eq!(t.fingerprint().await, before);
     // Once the store works again, so do changes.
-    std::fs::remove_dir(t.dir.path().join("state.json.tmp")).unwrap();
+    std::fs::remove_dir(&journal).unwrap();
+    std::fs::write(&journal, saved).unwrap();
     c.add_pod(&pod("web-1", "n1")).await.unwrap();
 }
 
@@ -513,10 +558,9 @@ async fn concurrent_adds_get_distinct_addresses_and_one_revision_each() {
     }
     assert_eq!(ips.len(), 20);
     assert_eq!(c.health().await.unwrap().revision, start + 20);
-    let on_disk: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(t.state_path()).unwrap()).unwrap();
-    assert_eq!(on_disk["revision"], start + 20);
-    assert_eq!(on_disk["pods"].as_array().unwrap().len(), 20);
+    let on_disk = FileStore::new(t.state_path()).load().unwrap().unwrap();
+    assert_eq!(on_disk.revision, start + 20);
+    assert_eq!(on_disk.pods().len(), 20);
 }
 
 /// A flow source that answers with the query it was given, to check what the server passes.
@@ -857,7 +901,7 @@ async fn a_full_service_cidr_is_a_conflict_naming_it() {
 }
 
 #[tokio::test]
-async fn services_survive_a_restart_and_wake_watchers() {
+async fn services_survive_a_restart_and_do_not_wake_node_watches() {
     let mut t = TestController::start().await;
     let c = t.client();
     three_pods(&c).await;
@@ -868,14 +912,17 @@ async fn services_survive_a_restart_and_wake_watchers() {
     let watcher = {
         let c = c.clone();
         tokio::spawn(async move {
-            c.watch_node(&n("n1"), view.revision, Duration::from_secs(300))
+            c.watch_node(&n("n1"), view.revision, Duration::from_secs(1))
                 .await
         })
     };
     c.add_service(&service("web", 80, &["web-1", "web-2"]))
         .await
         .unwrap();
-    assert!(watcher.await.unwrap().unwrap().revision > view.revision);
+    // A node's view has no services: the watch runs to its timeout, then gives the revision.
+    let after = watcher.await.unwrap().unwrap();
+    assert_eq!(after.revision, view.revision + 1);
+    assert_eq!(after.pods, view.pods);
     let services = c.services().await.unwrap();
     let revision = c.health().await.unwrap().revision;
     t.restart().await;

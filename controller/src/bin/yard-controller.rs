@@ -15,7 +15,8 @@ use switchyard_api::{Ipv4Cidr, MacAddr};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// State file (created on first start; never reset if unreadable).
+    /// State file: a snapshot, with its journal at PATH.journal (created on first start;
+    /// never reset if unreadable).
     #[arg(long, value_name = "PATH", default_value = controller::DEFAULT_STATE)]
     state: PathBuf,
 

@@ -294,50 +294,66 @@ impl Switch {
 /// The switches connected now, by node index and bridge.
 #[derive(Clone, Default)]
 pub struct Switches {
-    inner: Arc<Mutex<HashMap<(u32, &'static str), Switch>>>,
-    changed: Arc<watch::Sender<u64>>,
+    inner: Arc<Mutex<Connected>>,
+}
+
+#[derive(Default)]
+struct Connected {
+    switches: HashMap<(u32, &'static str), Switch>,
+    /// Per node index: bumped when one of its switches connects or disconnects.
+    changed: HashMap<u32, watch::Sender<u64>>,
+}
+
+impl Connected {
+    fn changed(&mut self, node: u32) -> &watch::Sender<u64> {
+        self.changed
+            .entry(node)
+            .or_insert_with(|| watch::channel(0).0)
+    }
 }
 
 impl std::fmt::Debug for Switches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Switches")
-            .field("connected", &self.lock().len())
+            .field("connected", &self.lock().switches.len())
             .finish()
     }
 }
 
 impl Switches {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(u32, &'static str), Switch>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connected> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The switch of node `index`'s `bridge`, if connected.
     pub fn get(&self, index: u32, bridge: &str) -> Option<Switch> {
-        self.lock()
-            .iter()
-            .find(|((i, b), _)| *i == index && *b == bridge)
-            .map(|(_, s)| s.clone())
+        let bridge = [pipeline::names::BR_INT, pipeline::names::BR_EX]
+            .into_iter()
+            .find(|b| *b == bridge)?;
+        self.lock().switches.get(&(index, bridge)).cloned()
     }
 
-    /// Sees a new value whenever a switch connects or disconnects.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
+    /// Sees a new value whenever a switch of node `index` connects or disconnects (only
+    /// that node's, so that a fleet's connections do not wake every reconciler).
+    pub fn subscribe(&self, index: u32) -> watch::Receiver<u64> {
+        self.lock().changed(index).subscribe()
     }
 
     fn insert(&self, s: Switch) {
-        self.lock().insert((s.node, s.bridge), s);
-        self.changed.send_modify(|v| *v += 1);
+        let mut c = self.lock();
+        let node = s.node;
+        c.switches.insert((s.node, s.bridge), s);
+        c.changed(node).send_modify(|v| *v += 1);
     }
 
     fn remove(&self, node: u32, bridge: &'static str, generation: u64) {
-        let mut map = self.lock();
-        if map
+        let mut c = self.lock();
+        if c.switches
             .get(&(node, bridge))
             .is_some_and(|s| s.generation == generation)
         {
-            map.remove(&(node, bridge));
-            drop(map);
-            self.changed.send_modify(|v| *v += 1);
+            c.switches.remove(&(node, bridge));
+            c.changed(node).send_modify(|v| *v += 1);
         }
     }
 }

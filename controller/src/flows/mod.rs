@@ -252,14 +252,27 @@ pub fn concerns(
     node: &NodeName,
     touched: &Touched,
 ) -> bool {
+    concerned(old, new, touched).is_none_or(|nodes| nodes.contains(node))
+}
+
+/// The nodes a change that touched `touched` (from `old` to `new`) concerns; `None`: all of
+/// them (a node or a service changed). Costs what the change touched.
+pub fn concerned<'m>(
+    old: &'m ClusterModel,
+    new: &'m ClusterModel,
+    touched: &Touched,
+) -> Option<BTreeSet<&'m NodeName>> {
     if !touched.nodes.is_empty() || !touched.services.is_empty() {
-        return true;
+        return None;
     }
-    touched.pods.iter().any(|p| {
-        [old, new]
+    Some(
+        touched
+            .pods
             .iter()
-            .any(|m| m.pods().get(p).is_some_and(|p| &p.node == node))
-    })
+            .flat_map(|p| [old, new].into_iter().filter_map(|m| m.pods().get(p)))
+            .map(|p| &p.node)
+            .collect(),
+    )
 }
 
 /// The flows of the parts an update recomputed, before and after: what the switch must change.

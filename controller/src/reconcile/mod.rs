@@ -32,55 +32,58 @@ struct Running {
 
 /// Keeps one reconciler running per node of the model until `stop` turns true, and wakes
 /// each only for the revisions that concern it: a pod change wakes its node alone, so its
-/// cost does not grow with the cluster.
+/// cost does not grow with the cluster. Reconcilers are started and stopped when the nodes
+/// change (one that ended by itself is restarted then too).
 pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut revisions = shared.state.subscribe();
     let mut running: HashMap<NodeName, Running> = HashMap::new();
     let mut seen = shared.state.snapshot();
+    let mut first = true;
     loop {
         let model = shared.state.snapshot();
-        let touched = shared.state.touched_between(seen.revision, model.revision);
-        running.retain(|name, r| {
-            let keep = model.nodes().contains_key(name) && !r.task.is_finished();
-            if !keep {
-                tracing::info!(node = %name, "node reconciler stopped");
-                r.task.abort();
-            }
-            keep
-        });
-        for (name, r) in &running {
-            let (flows, config) = match &touched {
-                None => (true, true),
-                Some(t) => (
-                    flows::concerns(&seen, &model, name, t),
-                    t.nodes.contains(name),
-                ),
-            };
-            if flows {
-                r.flows.send_replace(model.revision);
-            }
-            if config {
+        let touched = if first {
+            None
+        } else {
+            shared.state.touched_between(seen.revision, model.revision)
+        };
+        first = false;
+        // A node or service change (or a gap in the history) wakes every reconciler; a pod
+        // change only its node's, without looking at the others.
+        let concerned = touched
+            .as_ref()
+            .and_then(|t| flows::concerned(&seen, &model, t));
+        let config = |name: &NodeName| touched.as_ref().is_none_or(|t| t.nodes.contains(name));
+        let wake = |name: &NodeName, r: &Running| {
+            r.flows.send_replace(model.revision);
+            if config(name) {
                 r.config.send_replace(model.revision);
             }
-        }
-        for name in model.nodes().keys() {
-            if !running.contains_key(name) {
-                let (flows, flows_rx) = watch::channel(model.revision);
-                let (config, config_rx) = watch::channel(model.revision);
-                let wake = Wake {
-                    flows: flows_rx,
-                    config: config_rx,
-                };
-                let task =
-                    tokio::spawn(node::run(shared.clone(), name.clone(), wake, stop.clone()));
-                running.insert(
-                    name.clone(),
-                    Running {
-                        task,
-                        flows,
-                        config,
-                    },
-                );
+        };
+        match &concerned {
+            Some(nodes) => {
+                for name in nodes {
+                    if let Some(r) = running.get(*name) {
+                        wake(name, r);
+                    }
+                }
+            }
+            None => {
+                running.retain(|name, r| {
+                    let keep = model.nodes().contains_key(name) && !r.task.is_finished();
+                    if !keep {
+                        tracing::info!(node = %name, "node reconciler stopped");
+                        r.task.abort();
+                    }
+                    keep
+                });
+                for (name, r) in &running {
+                    wake(name, r);
+                }
+                for name in model.nodes().keys() {
+                    if !running.contains_key(name) {
+                        running.insert(name.clone(), start(&shared, name, model.revision, &stop));
+                    }
+                }
             }
         }
         seen = model;
@@ -91,5 +94,26 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
     for (_, r) in running {
         let _ = r.task.await;
+    }
+}
+
+/// Starts node `name`'s reconciler, woken from `revision` on.
+fn start(
+    shared: &Arc<Shared>,
+    name: &NodeName,
+    revision: u64,
+    stop: &watch::Receiver<bool>,
+) -> Running {
+    let (flows, flows_rx) = watch::channel(revision);
+    let (config, config_rx) = watch::channel(revision);
+    let wake = Wake {
+        flows: flows_rx,
+        config: config_rx,
+    };
+    let task = tokio::spawn(node::run(shared.clone(), name.clone(), wake, stop.clone()));
+    Running {
+        task,
+        flows,
+        config,
     }
 }

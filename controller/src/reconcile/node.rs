@@ -247,7 +247,10 @@ async fn flows_loop(
     mut wake: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut switch_events = shared.switches.subscribe();
+    let Some(index) = shared.state.snapshot().nodes().get(name).map(|n| n.index) else {
+        return;
+    };
+    let mut switch_events = shared.switches.subscribe(index);
     let mut db_changes = replica.changed();
     let mut synced = [0u64; 2];
     let mut audit = tokio::time::interval(shared.audit);
