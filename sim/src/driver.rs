@@ -341,17 +341,20 @@ impl Fleet {
         loop {
             let st = self.statuses().await?;
             let mut first_err = None;
-            pending.retain(|&i| {
-                let status = st.get(&self.sims[i].name).copied().flatten();
-                match self.check(i, status, false) {
-                    Ok(()) => false,
-                    Err(e) => {
-                        if first_err.is_none() {
-                            first_err = Some(self.check(i, status, true).err().unwrap_or(e));
+            // Checking a thousand tables takes a while: move the other tasks off this thread.
+            tokio::task::block_in_place(|| {
+                pending.retain(|&i| {
+                    let status = st.get(&self.sims[i].name).copied().flatten();
+                    match self.check(i, status, false) {
+                        Ok(()) => false,
+                        Err(e) => {
+                            if first_err.is_none() {
+                                first_err = Some(self.check(i, status, true).err().unwrap_or(e));
+                            }
+                            true
                         }
-                        true
                     }
-                }
+                })
             });
             if pending.is_empty() {
                 // Recheck all in one go: a node converged earlier must still be.
@@ -652,6 +655,9 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
                         .map_err(|e| anyhow!("node {}: attaching pod ports: {e}", sims[i].name))?;
                 }
                 attached[i] = true;
+                // A transaction runs synchronously; let the switches' and servers' tasks
+                // (echo replies, barriers) run between two nodes.
+                tokio::task::yield_now().await;
             }
         }
         let left = attached.iter().filter(|a| !**a).count();

@@ -80,7 +80,10 @@ async fn terminated() {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // More threads than cores: a long synchronous step (a transaction, a convergence check)
+    // then never holds up a connection's task; the kernel shares the cores.
     let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
         .enable_all()
         .build()
     {
