@@ -66,6 +66,11 @@ pub struct Report {
     pub controller_rss_mib: f64,
     pub controller_cpu_s: f64,
     pub br_int_flows_per_node_max: usize,
+    /// OpenFlow connections that completed a handshake, over all switches (more than
+    /// 2 per node means reconnects).
+    pub openflow_connections: u64,
+    /// Connections the controller closed within 5 s of the switch answering its echo.
+    pub openflow_closed_while_answering: u64,
     pub all_pods_converged: bool,
 }
 
@@ -841,6 +846,16 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
         .map(|s| s.br_int.with_table(|t| t.flows.len()))
         .max()
         .unwrap_or(0);
+    let sum = |f: &dyn Fn(&crate::switch::Stats) -> u64| -> u64 {
+        fleet
+            .sims
+            .iter()
+            .map(|s| f(&s.br_int.stats) + f(&s.br_ex.stats))
+            .sum()
+    };
+    let openflow_connections = sum(&|s| s.connections.load(Ordering::Relaxed));
+    let openflow_closed_while_answering =
+        sum(&|s| s.closed_while_answering.load(Ordering::Relaxed));
     let report = Report {
         nodes: fleet.nodes.len(),
         pods,
@@ -865,6 +880,8 @@ async fn benchmark(opts: &Options, ctl: &mut Controller, socket: &Path) -> Resul
         controller_rss_mib: ctl.rss_mib(),
         controller_cpu_s: ctl.cpu_ms() / 1000.0,
         br_int_flows_per_node_max: flows_max,
+        openflow_connections,
+        openflow_closed_while_answering,
         all_pods_converged: true,
     };
     for s in &fleet.sims {
@@ -971,6 +988,16 @@ pub fn table(r: &Report) -> String {
             "ms",
         ),
         ("yard-sim CPU total", format!("{:.2}", r.sim_cpu_s), "s"),
+        (
+            "OpenFlow connections (handshakes, all switches)",
+            r.openflow_connections.to_string(),
+            "",
+        ),
+        (
+            "  closed by the controller < 5 s after an echo reply",
+            r.openflow_closed_while_answering.to_string(),
+            "",
+        ),
     ];
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     let v = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);

@@ -483,6 +483,12 @@ pub struct Stats {
     pub packet_outs: AtomicU64,
     /// Connections that completed the handshake (FEATURES_REPLY sent).
     pub connections: AtomicU64,
+    /// ECHO_REQUESTs answered.
+    pub echo_replies: AtomicU64,
+    /// Connections the controller closed although this switch had answered its last echo
+    /// request less than 5 s before (the switch was responsive; the controller was not
+    /// reading).
+    pub closed_while_answering: AtomicU64,
     /// When each barrier reply was sent.
     pub barrier_replies: Mutex<Vec<Instant>>,
 }
@@ -668,6 +674,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
         miss_send_len: 128,
     };
     let mut handshaken = false;
+    let mut last_echo_reply: Option<Instant> = None;
     let mut changes = bridge.changes();
     loop {
         let frame = tokio::select! {
@@ -717,7 +724,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
                     bridge.bump();
                 }
             }
-            Message::EchoRequest(b) => out.push(Frame::new(xid, Message::EchoReply(b.clone()))),
+            Message::EchoRequest(b) => {
+                bridge.stats.echo_replies.fetch_add(1, Ordering::Relaxed);
+                last_echo_reply = Some(Instant::now());
+                out.push(Frame::new(xid, Message::EchoReply(b.clone())));
+            }
             Message::EchoReply(_) | Message::Error(_) => {}
             Message::BarrierRequest => {
                 bridge.barrier();
@@ -890,6 +901,14 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bridge: Arc<Bri
     if handshaken {
         bridge.connected.fetch_sub(1, Ordering::Relaxed);
         bridge.bump();
+    }
+    if !bridge.closing.load(Ordering::Relaxed)
+        && last_echo_reply.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(5))
+    {
+        bridge
+            .stats
+            .closed_while_answering
+            .fetch_add(1, Ordering::Relaxed);
     }
 }
 
