@@ -97,6 +97,12 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// The turns of [`Shared::compute`]: one per core.
+pub fn compute_permits() -> Arc<tokio::sync::Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    Arc::new(tokio::sync::Semaphore::new(cores))
+}
+
 /// Starts node `name`'s reconciler, woken from `revision` on.
 fn start(
     shared: &Arc<Shared>,
