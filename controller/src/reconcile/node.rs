@@ -296,6 +296,7 @@ async fn flows_loop(
         let want = desired.flows();
         let mut retry = false;
         let mut br_int_connected = false;
+        let mut connected = 0;
         for (i, bridge, set, (old, new)) in [
             (
                 0,
@@ -315,6 +316,7 @@ async fn flows_loop(
                 continue;
             };
             br_int_connected |= bridge == names::BR_INT;
+            connected += 1;
             if let Err(e) = sync(name, &switch, &mut synced[i], set, (old, new), full).await {
                 tracing::warn!(node = %name, bridge, error = %e, "pushing flows failed; will re-read the switch");
                 synced[i] = 0;
@@ -329,6 +331,9 @@ async fn flows_loop(
                 OpenflowState::Disconnected
             };
             s.flows = Some(want.br_int.len() as u64);
+            if !retry && connected == 2 {
+                s.applied_revision = Some(model.revision);
+            }
             if !retry && br_int_connected && s.ovsdb == OvsdbState::Connected {
                 s.reason = None;
             }
