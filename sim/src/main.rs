@@ -8,13 +8,13 @@ use clap::Parser;
 use switchyard_sim::driver::{self, Options};
 
 /// Starts a real yard-controller (temporary state file and API socket, OpenFlow on a free
-/// 127.0.0.1 port, audits every hour) and N simulated nodes at 127.1.X.Y, each with its own
-/// in-process OVSDB server (on NODE_IP:--ovsdb-port) and simulated br-int and br-ex OpenFlow
-/// switches; loads pods and services through the API, then measures: initial sync, pod add
-/// latency (API call → the pod's flows acknowledged by a barrier on its node), controller CPU
-/// per pod add, and a node add. Progress goes to stderr; the results to stdout (a table, or
-/// one JSON object with --json). The controller is killed and temporary files removed on
-/// exit, error, timeout and Ctrl-C.
+/// 127.0.0.1 port, --audit-interval 3600, --cluster-cidr 10.128.0.0/9) and N simulated nodes
+/// at 127.B.X.Y (see --ip-block), each with its own in-process OVSDB server (NODE_IP:--ovsdb-port)
+/// and simulated br-int and br-ex OpenFlow switches; loads pods and services through the API,
+/// then measures: initial sync, pod add latency (API call → the pod's flows acknowledged by a
+/// barrier on its node), controller CPU per pod add, and a node add. Progress goes to stderr;
+/// the results to stdout (a table, or one JSON object with --json). The controller is killed
+/// and temporary files removed on exit, error, phase timeout, Ctrl-C and SIGTERM.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {

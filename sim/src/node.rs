@@ -72,47 +72,49 @@ impl std::fmt::Debug for SimNode {
     }
 }
 
-/// A bridge's controller targets and datapath id, read from the database.
+/// A bridge's controller targets, datapath id and ports, read from the database.
 fn bridge_config(db: &SimDb, bridge: &str) -> (Vec<String>, Option<u64>, Vec<(u32, String)>) {
-    let bridges = db.rows("Bridge");
-    let Some((_, br)) = bridges
-        .iter()
-        .find(|(_, r)| r.get("name").and_then(Value::as_str) == Some(bridge))
-    else {
-        return (Vec::new(), None, Vec::new());
-    };
-    let ctls: BTreeMap<_, _> = db.rows("Controller").into_iter().collect();
-    let mut targets: Vec<String> = br
-        .get("controller")
-        .map(Value::uuids)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|u| ctls.get(u))
-        .filter_map(|c| c.get("target").and_then(Value::as_str).map(str::to_owned))
-        .collect();
-    targets.sort();
-    let dpid = br
-        .get("datapath_id")
-        .and_then(Value::as_str)
-        .and_then(|s| u64::from_str_radix(s, 16).ok());
-    let ports: BTreeMap<_, _> = db.rows("Port").into_iter().collect();
-    let ifaces: BTreeMap<_, _> = db.rows("Interface").into_iter().collect();
-    let mut of = Vec::new();
-    for p in br.get("ports").map(Value::uuids).unwrap_or_default() {
-        let Some(p) = ports.get(&p) else { continue };
-        for i in p.get("interfaces").map(Value::uuids).unwrap_or_default() {
-            let Some(i) = ifaces.get(&i) else { continue };
-            if let (Some(no), Some(name)) = (
-                i.get("ofport").and_then(Value::as_i64),
-                i.get("name").and_then(Value::as_str),
-            ) {
-                if let Ok(no) = u32::try_from(no) {
-                    of.push((no, name.to_owned()));
+    db.with_tables(|tables| {
+        let empty = BTreeMap::new();
+        let table = |t: &str| tables.get(t).unwrap_or(&empty);
+        let Some(br) = table("Bridge")
+            .values()
+            .find(|r| r.get("name").and_then(Value::as_str) == Some(bridge))
+        else {
+            return (Vec::new(), None, Vec::new());
+        };
+        let ctls = table("Controller");
+        let mut targets: Vec<String> = br
+            .get("controller")
+            .map(Value::uuids)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|u| ctls.get(u))
+            .filter_map(|c| c.get("target").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        targets.sort();
+        let dpid = br
+            .get("datapath_id")
+            .and_then(Value::as_str)
+            .and_then(|s| u64::from_str_radix(s, 16).ok());
+        let (ports, ifaces) = (table("Port"), table("Interface"));
+        let mut of = Vec::new();
+        for p in br.get("ports").map(Value::uuids).unwrap_or_default() {
+            let Some(p) = ports.get(&p) else { continue };
+            for i in p.get("interfaces").map(Value::uuids).unwrap_or_default() {
+                let Some(i) = ifaces.get(&i) else { continue };
+                if let (Some(no), Some(name)) = (
+                    i.get("ofport").and_then(Value::as_i64),
+                    i.get("name").and_then(Value::as_str),
+                ) {
+                    if let Ok(no) = u32::try_from(no) {
+                        of.push((no, name.to_owned()));
+                    }
                 }
             }
         }
-    }
-    (targets, dpid, of)
+        (targets, dpid, of)
+    })
 }
 
 /// `tcp:IP:PORT` → the address; `ptcp:PORT[:IP]` → (address, passive).
@@ -223,10 +225,12 @@ impl SimNode {
 
     /// Whether the node's database has a bridge named `name` yet.
     pub fn has_bridge(&self, name: &str) -> bool {
-        self.db
-            .rows("Bridge")
-            .iter()
-            .any(|(_, r)| r.get("name").and_then(Value::as_str) == Some(name))
+        self.db.with_tables(|t| {
+            t.get("Bridge").is_some_and(|rows| {
+                rows.values()
+                    .any(|r| r.get("name").and_then(Value::as_str) == Some(name))
+            })
+        })
     }
 
     /// Attaches pods' ports to br-int in one transaction, with the rows the agent's

@@ -176,6 +176,14 @@ impl SimDb {
             .unwrap_or_default()
     }
 
+    /// Runs `f` on the rows of every table (table → UUID → row) without copying them.
+    pub fn with_tables<R>(
+        &self,
+        f: impl FnOnce(&BTreeMap<String, BTreeMap<Uuid, RowMap>>) -> R,
+    ) -> R {
+        f(&self.lock().tables)
+    }
+
     /// Runs a transaction's operations (the `params` of `transact` after the database
     /// name) and returns the result array, as a client would see it.
     pub fn transact(&self, ops: &[Json]) -> Json {
