@@ -247,6 +247,11 @@ pub struct NodeStatus {
     /// Number of flows installed on the node's br-int, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flows: Option<u64>,
+    /// The newest revision that concerned the node whose flows its switches acknowledged (a
+    /// barrier after the bundle). Revisions that do not concern the node (a pod elsewhere) do
+    /// not move it; a service or node change concerns every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_revision: Option<u64>,
 }
 
 /// A node as the API shows it.

@@ -230,6 +230,7 @@ pub async fn run(options: ControllerOptions) -> Result<Controller, RunError> {
             controller: (advertise, port),
             ovsdb_port: options.ovsdb_port,
             audit: options.audit_interval,
+            compute: reconcile::compute_permits(),
         });
         tasks.spawn(reconcile::run(shared, stop.subscribe()));
         flows = Arc::new(conn::LiveFlows {

@@ -164,6 +164,7 @@ pub fn node_detail(n: &Node, pods: &[Pod]) -> String {
         ("ovsdb", ovsdb_state(&n.status)),
         ("openflow", openflow_state(&n.status)),
         ("flows", or_dash(n.status.flows)),
+        ("applied revision", or_dash(n.status.applied_revision)),
         ("reason", or_dash(n.status.reason.as_ref())),
         (
             "pods",

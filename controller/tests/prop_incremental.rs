@@ -1,13 +1,13 @@
 //! The incremental desired state equals the full recomputation: after any sequence of model
 //! changes (nodes, pods, services, backends) and of ports learned from OVSDB, every node's
-//! flows, kept part by part, equal what [`Desired::full`] computes from scratch; the change
+//! flows, updated part by part, equal what [`flows::desired`] computes from scratch; the change
 //! sent to the switch turns the old set into the new one; and a change that does not concern
 //! a node changes nothing there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use controller::flows::{self, Ctx, Desired, FlowSet, Learned, NodeFlows};
+use controller::flows::{self, Ctx, FlowSet, Learned, NodeFlows};
 use controller::model::{
     ClusterModel, NodeName, NodeSpec, PodName, PodSpec, ServiceName, ServiceSpec,
 };
@@ -205,7 +205,8 @@ proptest! {
         steps in prop::collection::vec(prop::collection::vec(op(), 1..4), 1..25)
     ) {
         let mut world = World { model: ClusterModel::new(Cluster::default()), learned: BTreeMap::new() };
-        let mut kept: BTreeMap<NodeName, (Desired, Learned)> = BTreeMap::new();
+        // What each node's OVSDB told at the previous step.
+        let mut kept: BTreeMap<NodeName, Learned> = BTreeMap::new();
         for batch in &steps {
             let old = world.model.clone();
             for op in batch {
@@ -217,26 +218,23 @@ proptest! {
             kept.retain(|n, _| new.nodes().contains_key(n));
             for node in new.nodes().values() {
                 let learned = world.learned[&node.name].clone();
-                let full = Desired::full(new, node, &learned);
-                let Some((desired, old_learned)) = kept.get_mut(&node.name) else {
-                    kept.insert(node.name.clone(), (full, learned));
+                let full = flows::desired(new, node, &learned);
+                let (Some(old_learned), Some(old_node)) = (kept.get_mut(&node.name), old.nodes().get(&node.name)) else {
+                    kept.insert(node.name.clone(), learned);
                     continue;
                 };
-                let before: NodeFlows = desired.flows().clone();
+                let before: NodeFlows = flows::desired(&old, old_node, old_learned);
                 let parts = flows::touched_parts(&old, new, &node.name, &touched, old_learned, &learned);
                 if !flows::concerns(&old, new, &node.name, &touched) && *old_learned == learned {
-                    prop_assert_eq!(full.flows(), &before, "a change that does not concern {} changed it", node.name);
+                    prop_assert_eq!(&full, &before, "a change that does not concern {} changed it", node.name);
                 }
-                match parts {
-                    Some(parts) => {
-                        let ctx = Ctx::new(new, node, &learned).unwrap();
-                        let u = desired.update(&ctx, parts);
-                        prop_assert_eq!(&applied(&before.br_int, &u.old.br_int, &u.new.br_int), &full.flows().br_int);
-                        prop_assert_eq!(&applied(&before.br_ex, &u.old.br_ex, &u.new.br_ex), &full.flows().br_ex);
-                    }
-                    None => *desired = Desired::full(new, node, &learned),
+                if let Some(parts) = parts {
+                    let old_ctx = Ctx::new(&old, old_node, old_learned).unwrap();
+                    let ctx = Ctx::new(new, node, &learned).unwrap();
+                    let u = flows::update(&old_ctx, &ctx, &parts);
+                    prop_assert_eq!(&applied(&before.br_int, &u.old.br_int, &u.new.br_int), &full.br_int, "node {} after {:?}", node.name, batch);
+                    prop_assert_eq!(&applied(&before.br_ex, &u.old.br_ex, &u.new.br_ex), &full.br_ex, "node {} after {:?}", node.name, batch);
                 }
-                prop_assert_eq!(desired.flows(), full.flows(), "node {} after {:?}", node.name, batch);
                 *old_learned = learned;
             }
         }

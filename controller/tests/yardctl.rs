@@ -86,9 +86,13 @@ async fn read_commands_print_aligned_tables() {
     assert!(all.contains("/var/run/netns/w2"), "{all}");
 
     let show = ok(&t, "node show n1").await;
-    assert!(show.contains("subnet:    10.244.1.0/24\n"), "{show}");
-    assert!(show.contains("mgmt mac:  0a:58:0a:f4:01:02\n"), "{show}");
-    assert!(show.contains("pods:      2 db web-1\n"), "{show}");
+    assert!(show.contains("subnet:           10.244.1.0/24\n"), "{show}");
+    assert!(
+        show.contains("mgmt mac:         0a:58:0a:f4:01:02\n"),
+        "{show}"
+    );
+    assert!(show.contains("applied revision: -\n"), "{show}");
+    assert!(show.contains("pods:             2 db web-1\n"), "{show}");
     let show = ok(&t, "pod show web-2").await;
     assert!(show.contains("gateway: 10.244.2.1\n"), "{show}");
 

@@ -708,11 +708,10 @@ impl Connection {
         let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Incoming messages first: after a stretch without being polled (a busy runtime),
+            // what the server sent meanwhile is read before the server is judged silent.
             let out: Option<Vec<u8>> = tokio::select! {
-                c = self.cmds.recv() => match c {
-                    None => return End::Dropped,
-                    Some(c) => self.command(c),
-                },
+                biased;
                 m = in_rx.recv() => match m {
                     None => return End::Broken("reader stopped".into()),
                     Some(Err(reason)) => return End::Broken(reason),
@@ -724,6 +723,10 @@ impl Connection {
                             Err(e) => return End::Broken(e.to_string()),
                         }
                     }
+                },
+                c = self.cmds.recv() => match c {
+                    None => return End::Dropped,
+                    Some(c) => self.command(c),
                 },
                 _ = ticker.tick() => {
                     if last_rx.elapsed() < interval {

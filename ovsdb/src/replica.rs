@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::client::{Client, ConnState};
 use crate::monitor::{MonitorRequest, MonitorRequests, RowUpdate, TableUpdates};
-use crate::value::{RowMap, Uuid, Value};
+use crate::value::{Uuid, Value};
 use crate::Error;
 
 /// One row: its UUID and its columns (every monitored column is present).
@@ -49,7 +49,7 @@ impl Row {
     }
 }
 
-type Tables = BTreeMap<String, BTreeMap<Uuid, RowMap>>;
+type Tables = BTreeMap<String, BTreeMap<Uuid, Arc<Row>>>;
 
 /// A live copy of the chosen tables and columns of one database. Cheap to clone; the
 /// feeding task stops when the last clone is dropped.
@@ -129,34 +129,24 @@ impl Replica {
         }
     }
 
-    /// The rows of `table` (empty if unknown or not yet filled), in UUID order.
-    pub fn rows(&self, table: &str) -> Vec<Row> {
+    /// The rows of `table` (empty if unknown or not yet filled), in UUID order. Rows are
+    /// shared, not copied: reading a table costs a reference count per row.
+    pub fn rows(&self, table: &str) -> Vec<Arc<Row>> {
         let tables = self.tables.read().expect("replica lock");
         tables
             .get(table)
-            .map(|rows| {
-                rows.iter()
-                    .map(|(u, r)| Row {
-                        uuid: *u,
-                        columns: r.clone(),
-                    })
-                    .collect()
-            })
+            .map(|rows| rows.values().cloned().collect())
             .unwrap_or_default()
     }
 
     /// One row by UUID.
-    pub fn row(&self, table: &str, uuid: Uuid) -> Option<Row> {
+    pub fn row(&self, table: &str, uuid: Uuid) -> Option<Arc<Row>> {
         let tables = self.tables.read().expect("replica lock");
-        let r = tables.get(table)?.get(&uuid)?;
-        Some(Row {
-            uuid,
-            columns: r.clone(),
-        })
+        tables.get(table)?.get(&uuid).cloned()
     }
 
     /// The rows of `table` whose `column` means the same as `value`.
-    pub fn find(&self, table: &str, column: &str, value: &Value) -> Vec<Row> {
+    pub fn find(&self, table: &str, column: &str, value: &Value) -> Vec<Arc<Row>> {
         self.rows(table)
             .into_iter()
             .filter(|r| r.get(column).is_some_and(|v| v.same_as(value)))
@@ -237,8 +227,8 @@ fn apply(store: &RwLock<Tables>, changed: &watch::Sender<u64>, u: TableUpdates) 
             let table = tables.entry(t).or_default();
             for (uuid, ru) in rows {
                 match ru {
-                    RowUpdate::Insert(r) | RowUpdate::Modify { new: r, .. } => {
-                        table.insert(uuid, r);
+                    RowUpdate::Insert(columns) | RowUpdate::Modify { new: columns, .. } => {
+                        table.insert(uuid, Arc::new(Row { uuid, columns }));
                     }
                     RowUpdate::Delete(_) => {
                         table.remove(&uuid);

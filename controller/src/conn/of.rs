@@ -513,7 +513,10 @@ where
     let mut last_heard = tokio::time::Instant::now();
     let mut echo = tokio::time::interval(ECHO_INTERVAL);
     loop {
+        // Messages first: a task that was not polled for a while (a busy runtime) reads what
+        // the switch sent meanwhile before it judges the switch silent.
         tokio::select! {
+            biased;
             frame = framed.next() => {
                 let frame = match frame {
                     None => break Err("the switch closed the connection".to_string()),

@@ -230,7 +230,7 @@ pub fn in_sync(
                 && has(&b.get_map("external_ids"), &spec.external_ids)
         })
     };
-    let ifaces_of = |bridge: &str| -> Vec<(String, ovsdb::Row)> {
+    let ifaces_of = |bridge: &str| -> Vec<(String, std::sync::Arc<ovsdb::Row>)> {
         let Some(b) = find(bridge) else {
             return Vec::new();
         };
@@ -246,7 +246,7 @@ pub fn in_sync(
             })
             .collect()
     };
-    let port_ok = |ifaces: &[(String, ovsdb::Row)], spec: &PortSpec| {
+    let port_ok = |ifaces: &[(String, std::sync::Arc<ovsdb::Row>)], spec: &PortSpec| {
         ifaces.iter().any(|(port, i)| {
             port == &spec.name
                 && i.get_str("name") == Some(spec.name.as_str())

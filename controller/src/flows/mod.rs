@@ -3,8 +3,9 @@
 //! The flows of a node are made of [`Part`]s: the node's own pipeline skeleton, a route to
 //! each other node, each local pod, each service. Every part is built alone ([`piece`]) with
 //! the typed builders of [`build`], so a change recomputes only the parts it touched
-//! ([`Desired::update`], [`touched_parts`]) and a node's full set ([`Desired::full`]) is only
-//! needed at first sync and for the audit. One builder per feature: [`node`] (the skeleton,
+//! ([`update`], [`touched_parts`]) and a node's full set ([`desired`]) is only needed at
+//! first sync, on reconnect and for the audit. Nothing is stored per node: old flows are
+//! recomputed from the old model. One builder per feature: [`node`] (the skeleton,
 //! br-ex), [`pod`], [`tunnel`] (routes to other nodes), [`service`] (ClusterIP / NodePort).
 
 pub mod build;
@@ -284,93 +285,46 @@ pub struct Update {
     pub new: NodeFlows,
 }
 
-/// A node's desired flows, kept by part so that a change recomputes what it touched only.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Desired {
-    pieces: BTreeMap<Part, Piece>,
-    flows: NodeFlows,
+/// The flows `parts` put on `ctx`'s node (a part that does not concern it, or whose object
+/// is gone, puts none).
+pub fn of_parts<'p>(ctx: &Ctx<'_>, parts: impl IntoIterator<Item = &'p Part>) -> NodeFlows {
+    let mut out = NodeFlows::default();
+    for part in parts {
+        let p = piece(ctx, part);
+        for f in p.br_int {
+            out.br_int.insert(f);
+        }
+        for g in p.groups {
+            out.br_int.insert_group(g);
+        }
+        for f in p.br_ex {
+            out.br_ex.insert(f);
+        }
+    }
+    out
 }
 
-impl Desired {
-    /// Everything `node` should have.
-    pub fn full(model: &ClusterModel, node: &NodeSpec, learned: &Learned) -> Desired {
-        let mut d = Desired::default();
-        if let Some(ctx) = Ctx::new(model, node, learned) {
-            d.update(&ctx, parts(model, node));
-        }
-        d
-    }
-
-    /// Both bridges' flows.
-    pub fn flows(&self) -> &NodeFlows {
-        &self.flows
-    }
-
-    /// Recomputes `parts` (and drops those that became empty); returns their flows before and
-    /// after. All old pieces go before any new one comes, so a flow that passes from one part
-    /// to another (a port number OVS gave a new pod after the old one left) is kept.
-    pub fn update(&mut self, ctx: &Ctx<'_>, parts: impl IntoIterator<Item = Part>) -> Update {
-        let mut u = Update::default();
-        let parts: Vec<Part> = parts.into_iter().collect();
-        for part in &parts {
-            if let Some(old) = self.pieces.remove(part) {
-                for f in old.br_int {
-                    self.flows.br_int.flows.remove(&key(&f));
-                    u.old.br_int.insert(f);
-                }
-                for g in old.groups {
-                    self.flows.br_int.groups.remove(&g.group_id);
-                    u.old.br_int.insert_group(g);
-                }
-                for f in old.br_ex {
-                    self.flows.br_ex.flows.remove(&key(&f));
-                    u.old.br_ex.insert(f);
-                }
-            }
-        }
-        for part in parts {
-            let new = piece(ctx, &part);
-            if new == Piece::default() {
-                continue;
-            }
-            for f in &new.br_int {
-                self.flows.br_int.insert(f.clone());
-                u.new.br_int.insert(f.clone());
-            }
-            for g in &new.groups {
-                self.flows.br_int.insert_group(g.clone());
-                u.new.br_int.insert_group(g.clone());
-            }
-            for f in &new.br_ex {
-                self.flows.br_ex.insert(f.clone());
-                u.new.br_ex.insert(f.clone());
-            }
-            self.pieces.insert(part, new);
-        }
-        u
-    }
-
-    /// What the builders got wrong (a pipeline bug; tests assert there is none).
-    pub fn invalid(&self) -> Vec<&str> {
-        self.pieces
-            .values()
-            .flat_map(|p| p.invalid.iter().map(String::as_str))
-            .collect()
-    }
-
-    /// How many flows and groups the parts hold, counted part by part (equal to the bridges'
-    /// totals unless two parts claim the same flow or group, which tests rule out).
-    pub fn claimed(&self) -> usize {
-        self.pieces
-            .values()
-            .map(|p| p.br_int.len() + p.groups.len() + p.br_ex.len())
-            .sum()
+/// What a change does to `parts` of a node: their flows in the old context and in the new.
+///
+/// Nothing is kept between changes: a part's flows are a pure function of the model, the
+/// node and what its OVSDB told, so the old ones are recomputed from the old model (which the
+/// reconciler holds anyway, sharing its structure with the new one) instead of being stored.
+/// A node then costs no memory for its desired flows, whatever the cluster holds; its full
+/// set ([`desired`]) is built only for a first sync, a reconnect and the audit. A flow that
+/// passes from one part to another (a port number OVS gave a new pod after the old one left)
+/// is in both sets and so is not sent at all.
+pub fn update(old: &Ctx<'_>, new: &Ctx<'_>, parts: &BTreeSet<Part>) -> Update {
+    Update {
+        old: of_parts(old, parts),
+        new: of_parts(new, parts),
     }
 }
 
 /// Everything `node` should have, computed from the model and what its OVSDB told us.
 pub fn desired(model: &ClusterModel, node: &NodeSpec, learned: &Learned) -> NodeFlows {
-    Desired::full(model, node, learned).flows
+    Ctx::new(model, node, learned)
+        .map(|ctx| of_parts(&ctx, &parts(model, node)))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -462,16 +416,23 @@ mod tests {
     fn every_builder_writes_flows_the_codec_accepts_and_no_two_parts_share_a_flow() {
         let m = with_service(3, 2, &["p1-0", "p2-1"]);
         for node in m.nodes().values() {
-            let d = Desired::full(&m, node, &learned_all(&m, node));
-            assert!(d.invalid().is_empty(), "{:#?}", d.invalid());
-            let f = d.flows();
+            let learned = learned_all(&m, node);
+            let ctx = Ctx::new(&m, node, &learned).unwrap();
+            let pieces: Vec<Piece> = parts(&m, node).iter().map(|p| piece(&ctx, p)).collect();
+            let invalid: Vec<&String> = pieces.iter().flat_map(|p| &p.invalid).collect();
+            assert!(invalid.is_empty(), "{invalid:#?}");
+            let claimed: usize = pieces
+                .iter()
+                .map(|p| p.br_int.len() + p.groups.len() + p.br_ex.len())
+                .sum();
+            let f = desired(&m, node, &learned);
             assert!(
                 f.br_int.len() > 20,
                 "br-int has the pipeline: {}",
                 f.br_int.len()
             );
             assert_eq!(
-                d.claimed(),
+                claimed,
                 f.br_int.len() + f.br_int.groups.len() + f.br_ex.len(),
                 "two parts claim the same flow or group on {}",
                 node.name

@@ -4,9 +4,10 @@
 //! - OVSDB: connect (and reconnect) to `tcp:NODE_IP:6640`, create or repair the bridges and
 //!   ports whenever the model or the node's database changes (a replica of the tables
 //!   we own is monitored, so someone deleting a port is noticed and undone).
-//! - Flows: the desired set is kept part by part ([`flows::Desired`]); a change recomputes the
-//!   parts it touched and sends their difference; a switch that (re)connects is read back once
-//!   and brought in line with one bundle, and an audit re-reads the switch now and then.
+//! - Flows: a change recomputes the parts it touched, in the old model and in the new
+//!   ([`flows::update`]; nothing is stored per node), and sends their difference; a switch that
+//!   (re)connects is read back once and brought in line with one bundle against the node's full
+//!   set ([`flows::desired`]), and an audit re-reads the switch now and then.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use super::diff::diff;
 use super::Wake;
 use crate::conn::of::{Switch, SwitchError, Switches};
 use crate::conn::ovsdb as node_db;
-use crate::flows::{self, Ctx, Desired, FlowSet, Learned};
+use crate::flows::{self, Ctx, FlowSet, Learned, NodeFlows};
 use crate::model::{ClusterModel, NodeName};
 use crate::pipeline::{names, Owner, COOKIE_MAGIC};
 use crate::state::ClusterState;
@@ -40,6 +41,10 @@ pub struct Shared {
     pub ovsdb_port: u16,
     /// How often a switch's tables are read back and repaired even if nothing changed.
     pub audit: Duration,
+    /// Held while computing a node's full flow set or diffing a read-back (CPU work of
+    /// milliseconds): a fleet's reconcilers starting at once then take turns with the
+    /// connections' tasks instead of starving them of the runtime (echo timeouts).
+    pub compute: Arc<tokio::sync::Semaphore>,
 }
 
 /// Reads what a switch holds of ours: flows with our cookies, and every group.
@@ -59,22 +64,24 @@ pub async fn read_back(switch: &Switch) -> Result<FlowSet, SwitchError> {
     Ok(set)
 }
 
-/// Brings one bridge in line: after a (re)connect, or when `audit` is set, the switch is read
-/// back and diffed against `want` (the bridge's whole desired set); otherwise only the change
-/// `old` → `new` of the parts that changed is sent. Returns whether the switch was read back.
+/// Brings one bridge in line: given `want` (the bridge's whole desired set: after a
+/// (re)connect, or for the audit), the switch is read back and diffed against it; otherwise
+/// only the change `old` → `new` of the parts that changed is sent.
 async fn sync(
+    shared: &Shared,
     node: &NodeName,
     switch: &Switch,
-    synced: &mut u64,
-    want: &FlowSet,
+    want: Option<&FlowSet>,
     (old, new): (&FlowSet, &FlowSet),
-    audit: bool,
 ) -> Result<(), SwitchError> {
-    let read_back_now = *synced != switch.generation || audit;
-    let delta = if read_back_now {
-        diff(&read_back(switch).await?, want)
-    } else {
-        diff(old, new)
+    let read_back_now = want.is_some();
+    let delta = match want {
+        Some(want) => {
+            let back = read_back(switch).await?;
+            let _turn = shared.compute.acquire().await;
+            diff(&back, want)
+        }
+        None => diff(old, new),
     };
     if !delta.is_empty() {
         let d = &delta;
@@ -82,7 +89,6 @@ async fn sync(
             removed = d.flows_removed, groups = d.groups_changed, read_back = read_back_now, "flows updated");
         switch.bundle(delta.messages).await?;
     }
-    *synced = switch.generation;
     Ok(())
 }
 
@@ -114,7 +120,7 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, wake: Wake, stop: watch::R
         _ = async {
             tokio::join!(
                 config_loop(&shared, &name, &client, &replica, &status, wake.config, stop.clone()),
-                flows_loop(&shared, &name, &replica, &status, wake.flows, stop.clone()),
+                flows_loop(&shared, &name, &replica, &status, (wake.flows, &wake.base), stop.clone()),
             )
         } => {}
         _ = crate::conn::of::dial(br_ex, shared.switches.clone(), stop.clone()) => {}
@@ -244,7 +250,7 @@ async fn flows_loop(
     name: &NodeName,
     replica: &ovsdb::Replica,
     status: &std::sync::Mutex<NodeStatus>,
-    mut wake: watch::Receiver<u64>,
+    (mut wake, base): (watch::Receiver<u64>, &super::Base),
     mut stop: watch::Receiver<bool>,
 ) {
     let Some(index) = shared.state.snapshot().nodes().get(name).map(|n| n.index) else {
@@ -262,77 +268,114 @@ async fn flows_loop(
         _ = replica.ready() => {}
         _ = crate::stopped(&mut stop) => return,
     }
-    let mut prev: Option<(Arc<ClusterModel>, Learned)> = None;
-    let mut desired = Desired::default();
+    // What the flows were last computed from: the ports learned then, and the model while a
+    // wake-up is pending (an idle reconciler holds none; see `Base`).
+    let mut prev_learned: Option<Learned> = None;
+    let mut prev_model: Option<Arc<ClusterModel>> = None;
     let mut learned_at = 0;
     let mut full = false;
+    let mut flow_count = 0usize;
     loop {
         let model = shared.state.snapshot();
         let Some(node) = model.nodes().get(name).cloned() else {
             return;
         };
         let db_version = *db_changes.borrow_and_update();
-        let learned = match &prev {
-            Some((_, l)) if learned_at == db_version => l.clone(),
+        let learned = match &prev_learned {
+            Some(l) if learned_at == db_version => l.clone(),
             _ => node_db::learn(replica, &model, &node),
         };
         learned_at = db_version;
-        let parts = prev.as_ref().and_then(|(old, old_learned)| {
+        // The old model: the dispatcher's, else our own, else (a pass no revision woke: a
+        // port learned, a switch reconnected) the current one — no revision since the last
+        // pass concerned this node, or the dispatcher hands a base for it on the next wake.
+        let old_model = base
+            .take()
+            .or_else(|| prev_model.take())
+            .unwrap_or_else(|| model.clone());
+        let prev = prev_learned.as_ref().map(|l| (&old_model, l));
+        let parts = prev.and_then(|(old, old_learned)| {
             let touched = shared.state.touched_between(old.revision, model.revision)?;
             flows::touched_parts(old, &model, name, &touched, old_learned, &learned)
         });
-        let update = match (parts, Ctx::new(&model, &node, &learned)) {
-            (Some(parts), Some(ctx)) => desired.update(&ctx, parts),
-            _ => {
-                let old = desired.flows().clone();
-                desired = Desired::full(&model, &node, &learned);
-                flows::Update {
-                    old,
-                    new: desired.flows().clone(),
-                }
+        let old_ctx = prev.and_then(|(m, l)| Ctx::new(m, m.nodes().get(name)?, l));
+        // Incremental when the history says what changed; otherwise (first pass, the node's
+        // own change, its uplink) the whole set before and after.
+        let (update, whole) = match (parts, Ctx::new(&model, &node, &learned), old_ctx) {
+            (Some(parts), Some(ctx), Some(old)) => (flows::update(&old, &ctx, &parts), false),
+            (_, _, old) => {
+                let _turn = shared.compute.acquire().await;
+                let old = old.map_or_else(NodeFlows::default, |c| {
+                    flows::desired(c.model, c.node, c.learned)
+                });
+                let new = flows::desired(&model, &node, &learned);
+                (flows::Update { old, new }, true)
             }
         };
-        prev = Some((model.clone(), learned));
-        let want = desired.flows();
+        let switches = [names::BR_INT, names::BR_EX].map(|b| shared.switches.get(node.index, b));
+        let read_back = [0, 1].map(|i| {
+            switches[i]
+                .as_ref()
+                .is_some_and(|s| full || synced[i] != s.generation)
+        });
+        let computed;
+        let want: Option<&NodeFlows> = if whole {
+            Some(&update.new)
+        } else if read_back.contains(&true) {
+            let _turn = shared.compute.acquire().await;
+            computed = flows::desired(&model, &node, &learned);
+            Some(&computed)
+        } else {
+            None
+        };
+        flow_count = match want {
+            Some(w) => w.br_int.len(),
+            None => (flow_count + update.new.br_int.len()).saturating_sub(update.old.br_int.len()),
+        };
         let mut retry = false;
-        let mut br_int_connected = false;
-        for (i, bridge, set, (old, new)) in [
-            (
-                0,
-                names::BR_INT,
-                &want.br_int,
-                (&update.old.br_int, &update.new.br_int),
-            ),
-            (
-                1,
-                names::BR_EX,
-                &want.br_ex,
-                (&update.old.br_ex, &update.new.br_ex),
-            ),
-        ] {
-            let Some(switch) = shared.switches.get(node.index, bridge) else {
+        for (i, bridge) in [names::BR_INT, names::BR_EX].into_iter().enumerate() {
+            let Some(switch) = &switches[i] else {
                 synced[i] = 0;
                 continue;
             };
-            br_int_connected |= bridge == names::BR_INT;
-            if let Err(e) = sync(name, &switch, &mut synced[i], set, (old, new), full).await {
-                tracing::warn!(node = %name, bridge, error = %e, "pushing flows failed; will re-read the switch");
-                synced[i] = 0;
-                retry = true;
-                report(shared, name, status, |s| s.reason = Some(e.to_string()));
+            fn side(f: &NodeFlows, i: usize) -> &FlowSet {
+                if i == 0 {
+                    &f.br_int
+                } else {
+                    &f.br_ex
+                }
+            }
+            let want = want.filter(|_| read_back[i]).map(|w| side(w, i));
+            let change = (side(&update.old, i), side(&update.new, i));
+            match sync(shared, name, switch, want, change).await {
+                Ok(()) => synced[i] = switch.generation,
+                Err(e) => {
+                    tracing::warn!(node = %name, bridge, error = %e, "pushing flows failed; will re-read the switch");
+                    synced[i] = 0;
+                    retry = true;
+                    report(shared, name, status, |s| s.reason = Some(e.to_string()));
+                }
             }
         }
+        let [br_int, br_ex] = switches.map(|s| s.is_some());
         report(shared, name, status, |s| {
-            s.openflow = if br_int_connected {
+            s.openflow = if br_int {
                 OpenflowState::Connected
             } else {
                 OpenflowState::Disconnected
             };
-            s.flows = Some(want.br_int.len() as u64);
-            if !retry && br_int_connected && s.ovsdb == OvsdbState::Connected {
+            s.flows = Some(flow_count as u64);
+            if !retry && br_int && br_ex {
+                s.applied_revision = Some(model.revision);
+            }
+            if !retry && br_int && s.ovsdb == OvsdbState::Connected {
                 s.reason = None;
             }
         });
+        base.processed(model.revision);
+        // Idle (no wake-up pending): hold no model, the dispatcher leaves one when needed.
+        prev_model = (*wake.borrow() > model.revision).then_some(model);
+        prev_learned = Some(learned);
         full = false;
         tokio::select! {
             _ = crate::stopped(&mut stop) => return,
