@@ -1238,6 +1238,12 @@ fn parse_action(tok: &str, ctx: &Ctx<'_>, out: &mut Vec<Action>) -> Result<(), P
                 .rsplit_once("->")
                 .ok_or_else(|| ParseError::new(format!("load:{a}: expected VALUE->FIELD[..]")))?;
             let dst = parse_slice(f)?;
+            // NXAST_REG_LOAD's ofs_nbits holds at most 64 bits.
+            if dst.n_bits > 64 {
+                return err(format!(
+                    "load:{a}: at most 64 bits at a time (use set_field for wider values)"
+                ));
+            }
             let value = parse_u64(v, "load value")?;
             if dst.n_bits < 64 && value >> dst.n_bits != 0 {
                 return err(format!(

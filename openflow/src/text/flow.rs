@@ -466,6 +466,17 @@ mod tests {
     }
 
     #[test]
+    fn load_of_more_than_64_bits_is_an_error_not_a_64_bit_load() {
+        // Found by the `text` fuzz target: load:0x1->NXM_NX_CT_LABEL[] (128 bits)
+        // encoded as a 64-bit NXAST_REG_LOAD.
+        let e = "ct_state=+new+trk,ip,actions=ct(commit,exec(load:0x1->NXM_NX_CT_LABEL[]))"
+            .parse::<Flow>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 64 bits"), "{e}");
+    }
+
+    #[test]
     fn durations_print_like_ovs() {
         assert_eq!(duration(8, 113_000_000), "8.113s");
         assert_eq!(duration(8, 0), "8s");
