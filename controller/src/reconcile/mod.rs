@@ -5,14 +5,13 @@ pub mod diff;
 pub mod node;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::flows;
-use crate::model::{ClusterModel, NodeName};
+use crate::model::NodeName;
 pub use node::Shared;
 
 /// What wakes one node's reconciler: the newest revision that concerns its flows, and the
@@ -23,56 +22,12 @@ pub struct Wake {
     pub flows: watch::Receiver<u64>,
     /// OVSDB configuration: this node's own record.
     pub config: watch::Receiver<u64>,
-    /// The model to diff the next change against, left by the dispatcher.
-    pub base: Arc<Base>,
-}
-
-/// Between the dispatcher and one reconciler: the revision the reconciler's flows were last
-/// computed at, and a model to compute the old flows of the next change from.
-///
-/// An idle reconciler holds no model: the dispatcher hands it the model just before the
-/// change that wakes it (any model since its last pass gives the same flows for it, as
-/// nothing between concerned it). Otherwise a thousand idle nodes would each keep a different
-/// old revision alive, and with it every part of the model changed since.
-#[derive(Debug, Default)]
-pub struct Base {
-    processed: AtomicU64,
-    model: Mutex<Option<Arc<ClusterModel>>>,
-}
-
-impl Base {
-    /// The model left for the next pass, if any.
-    pub fn take(&self) -> Option<Arc<ClusterModel>> {
-        self.model
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-
-    /// The reconciler's flows are computed at `revision`.
-    pub fn processed(&self, revision: u64) {
-        self.processed.store(revision, Ordering::Release);
-    }
-
-    /// Leaves `model` for the next pass if the reconciler has processed everything it was
-    /// woken for (`woken`), so that nothing since concerned it, and holds no base yet.
-    fn offer(&self, woken: u64, model: &Arc<ClusterModel>) {
-        if self.processed.load(Ordering::Acquire) >= woken {
-            self.model
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get_or_insert_with(|| model.clone());
-        }
-    }
 }
 
 struct Running {
     task: JoinHandle<()>,
     flows: watch::Sender<u64>,
     config: watch::Sender<u64>,
-    base: Arc<Base>,
-    /// The last revision sent on `flows`.
-    woken: u64,
 }
 
 /// Keeps one reconciler running per node of the model until `stop` turns true, and wakes
@@ -98,9 +53,7 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             .as_ref()
             .and_then(|t| flows::concerned(&seen, &model, t));
         let config = |name: &NodeName| touched.as_ref().is_none_or(|t| t.nodes.contains(name));
-        let wake = |name: &NodeName, r: &mut Running| {
-            r.base.offer(r.woken, &seen);
-            r.woken = model.revision;
+        let wake = |name: &NodeName, r: &Running| {
             r.flows.send_replace(model.revision);
             if config(name) {
                 r.config.send_replace(model.revision);
@@ -109,7 +62,7 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         match &concerned {
             Some(nodes) => {
                 for name in nodes {
-                    if let Some(r) = running.get_mut(*name) {
+                    if let Some(r) = running.get(*name) {
                         wake(name, r);
                     }
                 }
@@ -123,7 +76,7 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     }
                     keep
                 });
-                for (name, r) in &mut running {
+                for (name, r) in &running {
                     wake(name, r);
                 }
                 for name in model.nodes().keys() {
@@ -159,18 +112,14 @@ fn start(
 ) -> Running {
     let (flows, flows_rx) = watch::channel(revision);
     let (config, config_rx) = watch::channel(revision);
-    let base = Arc::new(Base::default());
     let wake = Wake {
         flows: flows_rx,
         config: config_rx,
-        base: base.clone(),
     };
     let task = tokio::spawn(node::run(shared.clone(), name.clone(), wake, stop.clone()));
     Running {
         task,
         flows,
         config,
-        base,
-        woken: revision,
     }
 }

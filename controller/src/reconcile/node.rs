@@ -120,7 +120,7 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, wake: Wake, stop: watch::R
         _ = async {
             tokio::join!(
                 config_loop(&shared, &name, &client, &replica, &status, wake.config, stop.clone()),
-                flows_loop(&shared, &name, &replica, &status, (wake.flows, &wake.base), stop.clone()),
+                flows_loop(&shared, &name, &replica, &status, wake.flows, stop.clone()),
             )
         } => {}
         _ = crate::conn::of::dial(br_ex, shared.switches.clone(), stop.clone()) => {}
@@ -250,7 +250,7 @@ async fn flows_loop(
     name: &NodeName,
     replica: &ovsdb::Replica,
     status: &std::sync::Mutex<NodeStatus>,
-    (mut wake, base): (watch::Receiver<u64>, &super::Base),
+    mut wake: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
 ) {
     let Some(index) = shared.state.snapshot().nodes().get(name).map(|n| n.index) else {
@@ -268,10 +268,7 @@ async fn flows_loop(
         _ = replica.ready() => {}
         _ = crate::stopped(&mut stop) => return,
     }
-    // What the flows were last computed from: the ports learned then, and the model while a
-    // wake-up is pending (an idle reconciler holds none; see `Base`).
-    let mut prev_learned: Option<Learned> = None;
-    let mut prev_model: Option<Arc<ClusterModel>> = None;
+    let mut prev: Option<(Arc<ClusterModel>, Learned)> = None;
     let mut learned_at = 0;
     let mut full = false;
     let mut flow_count = 0usize;
@@ -281,24 +278,18 @@ async fn flows_loop(
             return;
         };
         let db_version = *db_changes.borrow_and_update();
-        let learned = match &prev_learned {
-            Some(l) if learned_at == db_version => l.clone(),
+        let learned = match &prev {
+            Some((_, l)) if learned_at == db_version => l.clone(),
             _ => node_db::learn(replica, &model, &node),
         };
         learned_at = db_version;
-        // The old model: the dispatcher's, else our own, else (a pass no revision woke: a
-        // port learned, a switch reconnected) the current one — no revision since the last
-        // pass concerned this node, or the dispatcher hands a base for it on the next wake.
-        let old_model = base
-            .take()
-            .or_else(|| prev_model.take())
-            .unwrap_or_else(|| model.clone());
-        let prev = prev_learned.as_ref().map(|l| (&old_model, l));
-        let parts = prev.and_then(|(old, old_learned)| {
+        let parts = prev.as_ref().and_then(|(old, old_learned)| {
             let touched = shared.state.touched_between(old.revision, model.revision)?;
             flows::touched_parts(old, &model, name, &touched, old_learned, &learned)
         });
-        let old_ctx = prev.and_then(|(m, l)| Ctx::new(m, m.nodes().get(name)?, l));
+        let old_ctx = prev
+            .as_ref()
+            .and_then(|(m, l)| Ctx::new(m, m.nodes().get(name)?, l));
         // Incremental when the history says what changed; otherwise (first pass, the node's
         // own change, its uplink) the whole set before and after.
         let (update, whole) = match (parts, Ctx::new(&model, &node, &learned), old_ctx) {
@@ -372,10 +363,7 @@ async fn flows_loop(
                 s.reason = None;
             }
         });
-        base.processed(model.revision);
-        // Idle (no wake-up pending): hold no model, the dispatcher leaves one when needed.
-        prev_model = (*wake.borrow() > model.revision).then_some(model);
-        prev_learned = Some(learned);
+        prev = Some((model, learned));
         full = false;
         tokio::select! {
             _ = crate::stopped(&mut stop) => return,
