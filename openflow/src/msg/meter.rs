@@ -254,15 +254,8 @@ impl fmt::Display for MeterMod {
 
 #[cfg(test)]
 mod tests {
+    use crate::msg::unhex;
     use crate::{Frame, Message};
-
-    fn unhex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(char::is_ascii_hexdigit).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     #[test]
     fn meter_mod_decodes_and_prints_as_ovs_ofctl_ofp_print_does() {

@@ -328,3 +328,13 @@ fn decode_experimenter(b: &mut Reader<'_>, xid: u32) -> Result<Message, DecodeEr
     b.take_rest();
     Ok(msg.unwrap_or_else(|| unknown(all)))
 }
+
+/// Bytes from hex text (whitespace and separators ignored), for the messages' tests.
+#[cfg(test)]
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
+    let s: String = s.chars().filter(char::is_ascii_hexdigit).collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}

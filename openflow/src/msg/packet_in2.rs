@@ -201,15 +201,8 @@ impl fmt::Display for PacketIn2 {
 
 #[cfg(test)]
 mod tests {
+    use crate::msg::unhex;
     use crate::{Frame, Message};
-
-    fn unhex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(char::is_ascii_hexdigit).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     #[test]
     fn packet_in2_decodes_reencodes_and_prints_as_ovs_ofctl_ofp_print_does() {
