@@ -75,6 +75,13 @@ pub struct ServiceSpec {
     pub backends: BTreeSet<PodName>,
 }
 
+impl ServiceSpec {
+    /// Where its backends listen: (protocol, target port).
+    pub fn target(&self) -> (Protocol, u16) {
+        (self.protocol, self.target_port)
+    }
+}
+
 /// The addresses a node's subnet defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeAddrs {
@@ -132,6 +139,7 @@ pub struct ClusterModel {
     services: OrdMap<ServiceName, ServiceSpec>,
     pods_by_node: OrdMap<NodeName, OrdSet<PodName>>,
     service_ids: OrdMap<ServiceId, ServiceName>,
+    services_by_target: OrdMap<(Protocol, u16), OrdSet<ServiceName>>,
     touched: Touched,
 }
 
@@ -159,6 +167,7 @@ impl ClusterModel {
             services: OrdMap::new(),
             pods_by_node: OrdMap::new(),
             service_ids: OrdMap::new(),
+            services_by_target: OrdMap::new(),
             touched: Touched::default(),
         }
     }
@@ -232,6 +241,10 @@ impl ClusterModel {
         let old = self.remove_service(&svc.name);
         self.touched.services.insert(svc.name.clone());
         self.service_ids.insert(svc.id, svc.name.clone());
+        self.services_by_target
+            .entry(svc.target())
+            .or_default()
+            .insert(svc.name.clone());
         self.services.insert(svc.name.clone(), svc);
         old
     }
@@ -241,6 +254,12 @@ impl ClusterModel {
         let svc = self.services.remove(name)?;
         self.touched.services.insert(name.clone());
         self.service_ids.remove(&svc.id);
+        if let Some(same) = self.services_by_target.get_mut(&svc.target()) {
+            same.remove(name);
+            if same.is_empty() {
+                self.services_by_target.remove(&svc.target());
+            }
+        }
         Some(svc)
     }
 
@@ -256,6 +275,16 @@ impl ClusterModel {
         debug_assert_eq!(&svc.name, name, "update_service renamed a service");
         self.insert_service(svc);
         Some(out)
+    }
+
+    /// The backends' ports the services forward to, as (protocol, target port), each once.
+    pub fn targets(&self) -> impl Iterator<Item = (Protocol, u16)> + '_ {
+        self.services_by_target.keys().copied()
+    }
+
+    /// Whether some service forwards to `port` of `protocol` on its backends.
+    pub fn has_target(&self, target: (Protocol, u16)) -> bool {
+        self.services_by_target.contains_key(&target)
     }
 
     /// The subnet of node index `index`, if the cluster CIDR has it.

@@ -5,6 +5,8 @@
 
 use std::net::Ipv4Addr;
 
+use switchyard_api::Protocol;
+
 /// One table of the br-int pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Table {
@@ -14,9 +16,11 @@ pub enum Table {
     PortSecurity,
     /// Answers ARP for the router, `yard0` and local pods.
     ArpResponder,
-    /// Un-SNAT (zone 2) for replies to this node's SNAT address.
+    /// The gate to conntrack: only packets that may belong to a NATed connection enter it
+    /// (replies to this node's SNAT address are un-SNATed in zone 2 here); the rest go
+    /// straight to routing.
     Conntrack,
-    /// Un-DNAT / connection tracking (zone 1) for every IP packet.
+    /// Connection tracking and un-DNAT (zone 1) for what the gate let in.
     ConntrackDnat,
     /// New connections to a service address go to its select group; replies of NodePort
     /// connections go back out through br-ex.
@@ -79,7 +83,7 @@ impl Table {
             Table::Classifier => "sorts by in_port: pod → port-security; tunnel, yard0, br-ex → conntrack; else drop",
             Table::PortSecurity => "a pod sends only with its own MAC and IP (ARP: its own SHA/SPA)",
             Table::ArpResponder => "answers ARP for the router .1, yard0 .2 and local pods; nothing is flooded",
-            Table::Conntrack => "replies to this node's SNAT address (.1) are un-SNATed in zone 2",
+            Table::Conntrack => "only what may be NATed enters ct: replies to .1 are un-SNATed (zone 2); service addresses, backends' replies → conntrack-dnat; else → l3-forward",
             Table::ConntrackDnat => "ct(zone=1,nat): replies of DNATed connections are un-DNATed",
             Table::Service => "new connections to ClusterIP:port / NODE_IP:nodePort → the service's select group",
             Table::ServiceSnat => "NodePort from outside and hairpin connections are SNATed to .1 (zone 2)",
@@ -188,7 +192,10 @@ pub mod prio {
     pub const ARP_ANSWER: u16 = 100;
     /// conntrack: replies to this node's SNAT address.
     pub const UNSNAT: u16 = 200;
-    /// conntrack: everything else goes on to conntrack-dnat.
+    /// conntrack: packets to a service address, or from a backend's target port, go on to
+    /// conntrack-dnat (the rest skip conntrack).
+    pub const MAY_BE_NATED: u16 = 100;
+    /// conntrack-dnat: what the gate let in is tracked (and un-DNATed).
     pub const TRACK: u16 = 100;
     /// service: replies of NodePort connections leave through br-ex.
     pub const NODEPORT_REPLY: u16 = 300;
@@ -246,7 +253,7 @@ pub mod source {
     pub const EXTERNAL: u32 = 4;
 }
 
-/// Conntrack zone of every connection br-int tracks (and DNATs).
+/// Conntrack zone of the connections to services (and their DNAT).
 pub const ZONE_DNAT: u16 = 1;
 /// Conntrack zone of the SNAT that NodePort and hairpin connections get.
 pub const ZONE_SNAT: u16 = 2;
@@ -300,6 +307,9 @@ pub enum Owner {
     Pod(Ipv4Addr),
     /// A service, by its id.
     Service(u32),
+    /// The replies from one backend port (protocol, target port), shared by every service
+    /// that forwards to it.
+    Replies(Protocol, u16),
 }
 
 impl Owner {
@@ -309,6 +319,7 @@ impl Owner {
             Owner::Node(i) => (1u64, u64::from(i)),
             Owner::Pod(ip) => (2, u64::from(u32::from(ip))),
             Owner::Service(id) => (3, u64::from(id)),
+            Owner::Replies(p, port) => (4, u64::from(p.ip_proto()) << 16 | u64::from(port)),
         };
         COOKIE_MAGIC << 48 | kind << 40 | (id & 0xFF_FFFF_FFFF)
     }
@@ -325,6 +336,14 @@ impl Owner {
                 .ok()
                 .map(|v| Owner::Pod(Ipv4Addr::from(v))),
             3 => u32::try_from(id).ok().map(Owner::Service),
+            4 => {
+                let port = u16::try_from(id & 0xFFFF).ok()?;
+                match id >> 16 {
+                    6 => Some(Owner::Replies(Protocol::Tcp, port)),
+                    17 => Some(Owner::Replies(Protocol::Udp, port)),
+                    _ => None,
+                }
+            }
             _ => None,
         }
     }
@@ -382,12 +401,18 @@ mod tests {
             Owner::Node(7),
             Owner::Pod(Ipv4Addr::new(10, 244, 3, 9)),
             Owner::Service(0xFFFFF),
+            Owner::Replies(Protocol::Udp, 53),
+            Owner::Replies(Protocol::Tcp, 65535),
         ] {
             assert_eq!(Owner::from_cookie(o.cookie()), Some(o));
         }
         assert_eq!(Owner::from_cookie(0), None);
         assert_eq!(Owner::from_cookie(0x1234 << 48 | 1 << 40), None);
         assert_eq!(Owner::from_cookie(COOKIE_MAGIC << 48 | 9 << 40), None);
+        assert_eq!(
+            Owner::from_cookie(COOKIE_MAGIC << 48 | 4 << 40 | 1 << 16),
+            None
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! Not a mock: the daemons are the installed Open vSwitch binaries.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -409,4 +409,38 @@ impl Drop for Ovs {
             self.kill(d);
         }
     }
+}
+
+/// Processes a test started; killed and reaped when dropped, also when the test fails.
+#[derive(Default)]
+pub struct Children(pub Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One TCP connection from `ns` to `ip:port` (3 s to connect, 3 s of silence ends it): the
+/// first line of the answer, if any.
+pub fn ask(ns: &Netns, ip: &str, port: u16) -> Option<String> {
+    let out = ns
+        .cmd(&[
+            "socat",
+            "-T",
+            "3",
+            "-u",
+            &format!("TCP:{ip}:{port},connect-timeout=3"),
+            "-",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .next()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
 }

@@ -6,7 +6,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use switchyard_tests::cluster::{Lab, PATIENCE};
-use switchyard_tests::{ovs_available, wait_for, Netns};
+use switchyard_tests::{ask, ovs_available, wait_for, Children, Netns};
 
 /// A TCP responder in `ns` on `port` that answers every connection with `name` and then
 /// keeps it open for `hold` seconds; and a UDP one that answers each datagram.
@@ -34,26 +34,6 @@ fn serve(ns: &Netns, name: &str, port: u16, hold: u32) -> Vec<Child> {
     vec![tcp, udp]
 }
 
-/// One TCP request from `ns` to `ip:port`: the first line of the answer, if any.
-fn ask(ns: &Netns, ip: &str, port: u16) -> Option<String> {
-    let out = ns
-        .cmd(&[
-            "socat",
-            "-T",
-            "3",
-            "-u",
-            &format!("TCP:{ip}:{port},connect-timeout=3"),
-            "-",
-        ])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .next()
-        .map(str::to_owned)
-        .filter(|l| !l.is_empty())
-}
-
 fn ask_udp(ns: &Netns, ip: &str, port: u16) -> Option<String> {
     let out = ns
         .cmd(&[
@@ -72,17 +52,6 @@ fn ask_udp(ns: &Netns, ip: &str, port: u16) -> Option<String> {
 
 fn ask_until(ns: &Netns, ip: &str, port: u16, what: &str) -> String {
     wait_for(what, PATIENCE, || ask(ns, ip, port))
-}
-
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 #[test]

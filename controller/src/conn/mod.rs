@@ -39,6 +39,7 @@ pub fn owner_name(model: &ClusterModel, cookie: u64) -> String {
             .find(|p| p.ip == ip)
             .map(|p| p.name.to_string()),
         Some(Owner::Service(id)) => crate::flows::service::name_of(model, id),
+        Some(Owner::Replies(p, port)) => Some(format!("replies from {p}/{port}")),
         None => None,
     }
     .unwrap_or_default()

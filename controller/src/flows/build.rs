@@ -71,6 +71,15 @@ impl M {
         self.exact(f, port.into())
     }
 
+    /// `tp_src=N` for protocol `p` (needs [`proto`](Self::proto)).
+    pub fn tp_src(self, p: Protocol, port: u16) -> M {
+        let f = match p {
+            Protocol::Tcp => Field::TCP_SRC,
+            Protocol::Udp => Field::UDP_SRC,
+        };
+        self.exact(f, port.into())
+    }
+
     /// `nw_src=IP`.
     pub fn nw_src(self, a: Ipv4Addr) -> M {
         self.exact(Field::IPV4_SRC, ip(a))
@@ -81,13 +90,20 @@ impl M {
         self.exact(Field::IPV4_DST, ip(a))
     }
 
-    /// `nw_dst=NET/LEN`.
-    pub fn nw_dst_net(self, net: Ipv4Cidr) -> M {
+    fn net(self, field: Field, net: Ipv4Cidr) -> M {
         let len = u32::from(net.prefix_len());
         let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-        M(self
-            .0
-            .masked(Field::IPV4_DST, ip(net.network()), mask.into()))
+        M(self.0.masked(field, ip(net.network()), mask.into()))
+    }
+
+    /// `nw_src=NET/LEN`.
+    pub fn nw_src_net(self, net: Ipv4Cidr) -> M {
+        self.net(Field::IPV4_SRC, net)
+    }
+
+    /// `nw_dst=NET/LEN`.
+    pub fn nw_dst_net(self, net: Ipv4Cidr) -> M {
+        self.net(Field::IPV4_DST, net)
     }
 
     /// `dl_src=MAC`.

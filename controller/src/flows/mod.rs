@@ -87,6 +87,8 @@ pub enum Part {
     Pod(PodName),
     /// A service (its flows and groups are on every node).
     Service(ServiceName),
+    /// The replies from one backend port (protocol, target port) of the services.
+    Replies(switchyard_api::Protocol, u16),
 }
 
 /// What one part puts on a node.
@@ -189,6 +191,7 @@ pub fn piece(ctx: &Ctx<'_>, part: &Part) -> Piece {
                 service::flows(ctx, svc, &mut out);
             }
         }
+        Part::Replies(protocol, port) => service::replies(ctx, (*protocol, *port), &mut out),
     }
     out
 }
@@ -206,6 +209,7 @@ pub fn parts(model: &ClusterModel, node: &NodeSpec) -> Vec<Part> {
     );
     out.extend(model.pods_on(&node.name).map(|p| Part::Pod(p.name.clone())));
     out.extend(model.services().keys().cloned().map(Part::Service));
+    out.extend(model.targets().map(|(p, port)| Part::Replies(p, port)));
     out
 }
 
@@ -230,7 +234,15 @@ pub fn touched_parts(
             parts.insert(Part::Pod(p.clone()));
         }
     }
-    parts.extend(touched.services.iter().cloned().map(Part::Service));
+    for s in &touched.services {
+        parts.insert(Part::Service(s.clone()));
+        for m in [old, new] {
+            if let Some(svc) = m.services().get(s) {
+                let (p, port) = svc.target();
+                parts.insert(Part::Replies(p, port));
+            }
+        }
+    }
     let (a, b) = (&old_learned.pod_ports, &new_learned.pod_ports);
     if a != b {
         let moved = |x: &BTreeMap<PodName, u32>, y: &BTreeMap<PodName, u32>| {

@@ -95,8 +95,9 @@ fn br_int(ctx: &Ctx<'_>, out: &mut Piece) {
         );
     }
 
-    // conntrack: replies to the SNAT address (.1) are un-SNATed first, then everything is
-    // tracked (and un-DNATed) in the DNAT zone.
+    // conntrack: the gate. Replies to the SNAT address (.1) are un-SNATed, then tracked (and
+    // un-DNATed) in the DNAT zone; so are the packets the services let in (to a service
+    // address, from a backend's target port). Everything else never meets conntrack.
     b.add(
         Conntrack,
         prio::UNSNAT,
@@ -104,7 +105,7 @@ fn br_int(ctx: &Ctx<'_>, out: &mut Piece) {
         vec![ct(false, ConntrackDnat, ZONE_SNAT, NatTo::Reverse, vec![])],
         None,
     );
-    b.goto(Conntrack, prio::TRACK, M::any().ip(), ConntrackDnat);
+    b.goto(Conntrack, prio::MISS, M::any(), L3Forward);
     b.add(
         ConntrackDnat,
         prio::TRACK,
@@ -204,9 +205,9 @@ fn br_int(ctx: &Ctx<'_>, out: &mut Piece) {
         None,
     );
 
-    // Every table's miss drops (and counts).
+    // Every other table's miss drops (and counts).
     for t in Table::ALL {
-        if t != Service && t != ServiceSnat {
+        if ![Conntrack, Service, ServiceSnat].contains(&t) {
             b.drop(t, prio::MISS, M::any());
         }
     }

@@ -12,7 +12,7 @@
 
 use openflow::oxm::ct_state::{NEW, TRK};
 use openflow::{Bucket, Field, Group, GroupType};
-use switchyard_api::{Backend, ServiceType};
+use switchyard_api::{Backend, Protocol, ServiceType};
 
 use super::build::{ct, group, mov, output, whole, NatTo, M};
 use super::{Ctx, Piece};
@@ -101,42 +101,64 @@ pub fn flows(ctx: &Ctx<'_>, svc: &ServiceSpec, out: &mut Piece) {
         vec![group(group_id(svc))]
     };
     let o = Owner::Service(svc.id.get());
-    let new = |dst, tp| {
+    let to = |dst, tp| {
         M::any()
-            .ct_state(NEW | TRK, 0)
             .proto(svc.protocol)
             .nw_dst(dst)
             .tp_dst(svc.protocol, tp)
     };
-    out.br_int(o).add(
-        Table::Service,
-        prio::SERVICE,
-        new(svc.cluster_ip, svc.port),
-        to_group.clone(),
-        None,
-    );
-    if let (ServiceType::NodePort, Some(np)) = (svc.service_type, svc.node_port) {
-        let node_ip = ctx.node.ip;
-        out.br_int(o).add(
+    let mut addresses = vec![(svc.cluster_ip, svc.port)];
+    let node_port = match (svc.service_type, svc.node_port) {
+        (ServiceType::NodePort, Some(np)) => Some(np),
+        _ => None,
+    };
+    addresses.extend(node_port.map(|np| (ctx.node.ip, np)));
+    let mut b = out.br_int(o);
+    for &(dst, tp) in &addresses {
+        // The gate lets the service's packets into conntrack; new connections pick a backend.
+        b.goto(
+            Table::Conntrack,
+            prio::MAY_BE_NATED,
+            to(dst, tp),
+            Table::ConntrackDnat,
+        );
+        b.add(
             Table::Service,
             prio::SERVICE,
-            new(node_ip, np),
-            to_group,
+            to(dst, tp).ct_state(NEW | TRK, 0),
+            to_group.clone(),
             None,
         );
-        if ctx.learned.uplink_port.is_some() {
-            out.br_ex(o).add(
-                Table::Classifier,
-                prio::BR_EX_STEER,
-                M::any()
-                    .proto(svc.protocol)
-                    .nw_dst(node_ip)
-                    .tp_dst(svc.protocol, np),
-                vec![output(port::PATCH_EX)],
-                None,
-            );
-        }
     }
+    if let (Some(np), Some(_)) = (node_port, ctx.learned.uplink_port) {
+        out.br_ex(o).add(
+            Table::Classifier,
+            prio::BR_EX_STEER,
+            to(ctx.node.ip, np),
+            vec![output(port::PATCH_EX)],
+            None,
+        );
+    }
+}
+
+/// Adds, on `ctx.node`, the gate flow that lets the replies from backend port `target` into
+/// conntrack (where those of DNATed connections are un-DNATed), if some service forwards to
+/// it. Services that share a target port share this flow; a reply of a connection made
+/// straight to the pod, not through a service, finds no NAT there and goes on unchanged.
+pub fn replies(ctx: &Ctx<'_>, target: (Protocol, u16), out: &mut Piece) {
+    if !ctx.model.has_target(target) {
+        return;
+    }
+    let (protocol, port) = target;
+    out.br_int(Owner::Replies(protocol, port)).goto(
+        Table::Conntrack,
+        prio::MAY_BE_NATED,
+        M::any()
+            .proto(protocol)
+            .nw_src_net(ctx.model.cluster.cluster_cidr)
+            .tp_src(protocol, port),
+        Table::ConntrackDnat,
+    );
 }
 
 #[cfg(test)]
