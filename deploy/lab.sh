@@ -264,8 +264,7 @@ make_node() {
 start_controller() {
     mkdir -p "$(dirname "$SOCK")"
     spawn "$P-ctl" "$D/controller.pid" "$D/controller.log" "$BIN/yard-controller" \
-        --state "$D/state.json" --socket "$SOCK" \
-        --openflow-listen "$CTL_IP:6653" --advertise "$CTL_IP"
+        --state "$D/state.json" --socket "$SOCK"
     wait_until "the controller's API on $SOCK" 30 controller_answers ||
         die "the controller did not start; $D/controller.log says:
 $(tail -n 20 "$D/controller.log")"
@@ -411,7 +410,7 @@ cmd_up() {
     ip -n "$P-ext" addr add "$EXT_IP/24" dev eth0
     for node in $(nodes); do make_node "$node"; done
 
-    say "yard-controller in $P-ctl (API unix:$SOCK, OpenFlow $CTL_IP:6653)"
+    say "yard-controller in $P-ctl (API unix:$SOCK; it dials every node's br-int :6655 and br-ex :6654)"
     start_controller
     if [ -x "$BIN/yard-agent" ]; then
         for node in $(nodes); do

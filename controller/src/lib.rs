@@ -43,7 +43,7 @@ pub mod state;
 pub mod store;
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,8 +60,6 @@ use store::FileStore;
 pub const DEFAULT_STATE: &str = "/var/lib/switchyard/state.json";
 /// Default API socket.
 pub const DEFAULT_SOCKET: &str = "/run/switchyard/controller.sock";
-/// Default OpenFlow listen address.
-pub const DEFAULT_OPENFLOW_LISTEN: &str = "0.0.0.0:6653";
 
 /// Everything `yard-controller` is told at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,10 +72,6 @@ pub struct ControllerOptions {
     pub listen: Option<SocketAddr>,
     /// Bearer token for the TCP API.
     pub token: Option<String>,
-    /// Where switches' OpenFlow connections are accepted.
-    pub openflow_listen: SocketAddr,
-    /// The address switches are told to connect to (`tcp:ADVERTISE:PORT` controller targets).
-    pub advertise: Option<IpAddr>,
     /// Cluster settings for a new cluster (checked against an existing one).
     pub cluster: ClusterOverrides,
     /// The port every node's ovsdb-server listens on (`tcp:NODE_IP:PORT`).
@@ -95,8 +89,6 @@ impl Default for ControllerOptions {
             socket: PathBuf::from(DEFAULT_SOCKET),
             listen: None,
             token: None,
-            openflow_listen: SocketAddr::from(([0, 0, 0, 0], 6653)),
-            advertise: None,
             cluster: ClusterOverrides::default(),
             ovsdb_port: 6640,
             audit_interval: Duration::from_secs(10),
@@ -115,20 +107,6 @@ pub enum RunError {
     /// The API could not start.
     #[error(transparent)]
     Serve(#[from] ServeError),
-    /// The OpenFlow listener could not start.
-    #[error("cannot listen for switches on {addr}: {source} (is another controller running? see --openflow-listen)")]
-    OpenflowListen {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Switches would not know where to connect.
-    #[error("--openflow-listen {addr} is a wildcard address: give --advertise IP, the address nodes reach the controller at")]
-    NoAdvertise {
-        /// The listen address.
-        addr: SocketAddr,
-    },
 }
 
 /// A running controller. The reconciler side adds its tasks to it.
@@ -204,30 +182,10 @@ pub async fn run(options: ControllerOptions) -> Result<Controller, RunError> {
     let mut tasks = JoinSet::new();
     let mut flows: Arc<dyn FlowSource> = Arc::new(NoOpenFlow);
     if options.reconcile {
-        let addr = options.openflow_listen;
-        let advertise = match options.advertise {
-            Some(ip) => ip,
-            None if !addr.ip().is_unspecified() => addr.ip(),
-            None => return Err(RunError::NoAdvertise { addr }),
-        };
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| RunError::OpenflowListen { addr, source })?;
-        let port = listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or(addr.port());
-        tracing::info!(%addr, "listening for switches");
         let switches = conn::of::Switches::default();
-        tasks.spawn(conn::of::listen(
-            listener,
-            switches.clone(),
-            stop.subscribe(),
-        ));
         let shared = Arc::new(reconcile::Shared {
             state: state.clone(),
             switches: switches.clone(),
-            controller: (advertise, port),
             ovsdb_port: options.ovsdb_port,
             audit: options.audit_interval,
             compute: reconcile::compute_permits(),

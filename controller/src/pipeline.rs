@@ -269,6 +269,9 @@ pub mod port {
     /// The TCP port br-ex listens on for the controller (`ptcp:PORT:NODE_IP`); the
     /// controller dials it.
     pub const BR_EX_OPENFLOW: u16 = 6654;
+    /// The TCP port br-int listens on for the controller (`ptcp:PORT:NODE_IP`); the
+    /// controller dials it, as it dials br-ex.
+    pub const BR_INT_OPENFLOW: u16 = 6655;
     /// The one flow-based Geneve port (`remote_ip=flow`). Earlier releases had one port per
     /// peer at 4096 + its index, so 4096 itself was never taken.
     pub const TUNNEL: u32 = 4096;

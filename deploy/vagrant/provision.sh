@@ -46,8 +46,6 @@ br_ex
 if [ "${RUN_CONTROLLER:-0}" = 1 ]; then
     echo "== $NODE: yard-controller (API unix socket and $API)"
     cat >/etc/switchyard/controller.env <<ENV
-YARD_ADVERTISE=$CONTROLLER_IP
-YARD_OPENFLOW_LISTEN=0.0.0.0:6653
 YARD_CONTROLLER_ARGS=--listen $CONTROLLER_IP:$API_PORT
 YARD_TOKEN=$TOKEN
 ENV

@@ -174,11 +174,6 @@ fn find_controller(explicit: Option<&Path>) -> Result<PathBuf> {
     )
 }
 
-fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
-}
-
 /// The address of node `i` (0-based): 127.B.X.Y, never .0 or .255 in the last two octets.
 pub fn node_ip(block: u8, i: usize) -> Ipv4Addr {
     let x = i / 250;
@@ -499,7 +494,6 @@ pub async fn run(opts: Options) -> Result<Report> {
 }
 
 async fn run_in(opts: &Options, bin: &Path, dir: &Path) -> Result<Report> {
-    let of_port = free_port()?;
     let socket = dir.join("api.sock");
     let log = dir.join("controller.log");
     let logf = std::fs::File::create(&log).context("creating the controller log")?;
@@ -508,10 +502,6 @@ async fn run_in(opts: &Options, bin: &Path, dir: &Path) -> Result<Report> {
         .arg(dir.join("state.json"))
         .arg("--socket")
         .arg(&socket)
-        .arg("--openflow-listen")
-        .arg(format!("127.0.0.1:{of_port}"))
-        .arg("--advertise")
-        .arg("127.0.0.1")
         .arg("--ovsdb-port")
         .arg(opts.ovsdb_port.to_string())
         .arg("--audit-interval")
@@ -533,7 +523,7 @@ async fn run_in(opts: &Options, bin: &Path, dir: &Path) -> Result<Report> {
         .ok_or_else(|| anyhow!("controller exited at once"))?;
     let mut ctl = Controller { child, pid, log };
     progress(format!(
-        "controller pid {pid} ({}), OpenFlow 127.0.0.1:{of_port}, log {}",
+        "controller pid {pid} ({}), log {}",
         bin.display(),
         ctl.log.display()
     ));

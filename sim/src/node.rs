@@ -1,6 +1,6 @@
 //! One simulated node: its OVSDB server, and its two bridges, which follow the `Controller`
-//! rows the controller writes like ovs-vswitchd does — br-int dials its active target, br-ex
-//! listens on its passive one.
+//! rows the controller writes like ovs-vswitchd does: a passive target (`ptcp:`, what
+//! Switchyard writes for both) is listened on, an active one (`tcp:`) dialled.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};

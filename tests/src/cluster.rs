@@ -148,7 +148,7 @@ impl Lab {
         let netns = Netns::new(format!("{}-{name}", self.prefix));
         let uplink = "eth1".to_owned();
         self.plug(&netns.name, &uplink, &name, ip);
-        let ovs = Ovs::in_netns(&netns, &[]);
+        let mut ovs = Ovs::in_netns(&netns, &[]);
         // What an operator does before installing Switchyard: br-ex owns the uplink and
         // the node IP, so the userspace datapath can route and ARP the tunnels' underlay.
         ovs.add_bridge("br-ex");
@@ -174,10 +174,7 @@ impl Lab {
             "br-ex",
         ]);
         netns.run(&["ip", "link", "set", "br-ex", "up"]);
-        ovs.appctl(
-            "ovsdb-server",
-            &["ovsdb-server/add-remote", &format!("ptcp:6640:{ip}")],
-        );
+        ovs.add_remote(&format!("ptcp:6640:{ip}"));
         LabNode {
             name,
             ip,
@@ -226,10 +223,6 @@ impl Lab {
             self.dir.path().join("state.json").display().to_string(),
             "--socket".into(),
             self.socket().display().to_string(),
-            "--openflow-listen".into(),
-            format!("{CONTROLLER_IP}:6653"),
-            "--advertise".into(),
-            CONTROLLER_IP.to_string(),
         ];
         let ctl = self.ctl.name.clone();
         self.spawn("controller", &ctl, &bin("yard-controller"), &args);

@@ -75,6 +75,9 @@ fn which(bin: &str) -> Option<PathBuf> {
 /// The installed Open_vSwitch schema.
 pub const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 
+/// The script `ovs-ctl restart` saves flows with.
+const OVS_SAVE: &str = "/usr/share/openvswitch/scripts/ovs-save";
+
 /// A short name unique to this process and call, for namespaces, interfaces and
 /// directories: `<prefix><pid mod 10^4><counter>`, at most 15 characters for a prefix
 /// of up to 5.
@@ -209,6 +212,7 @@ pub struct Ovs {
     pub dir: tempfile::TempDir,
     netns: Option<String>,
     vswitchd: bool,
+    extra_remotes: Vec<String>,
 }
 
 impl Ovs {
@@ -237,15 +241,24 @@ impl Ovs {
             dir,
             netns,
             vswitchd,
+            extra_remotes: extra_remotes.iter().map(|r| r.to_string()).collect(),
         };
-        let d = ovs.dir.path().to_path_buf();
-        let db = d.join("conf.db");
         run(Command::new("ovsdb-tool")
             .arg("create")
-            .arg(&db)
+            .arg(ovs.dir.path().join("conf.db"))
             .arg(SCHEMA));
+        ovs.start_ovsdb_server();
+        run(ovs.vsctl_cmd().arg("--no-wait").arg("init"));
+        if vswitchd {
+            ovs.start_vswitchd();
+        }
+        ovs
+    }
+
+    fn start_ovsdb_server(&self) {
+        let d = self.dir.path();
         let mut args = vec![
-            db.display().to_string(),
+            d.join("conf.db").display().to_string(),
             format!("--remote=punix:{}", d.join("db.sock").display()),
             "--remote=db:Open_vSwitch,Open_vSwitch,manager_options".into(),
             format!("--pidfile={}", d.join("ovsdb-server.pid").display()),
@@ -253,20 +266,77 @@ impl Ovs {
             format!("--log-file={}", d.join("ovsdb-server.log").display()),
             "--detach".into(),
         ];
-        args.extend(extra_remotes.iter().map(|r| format!("--remote={r}")));
-        run(ovs.cmd_in_ns("ovsdb-server").args(&args));
-        run(ovs.vsctl_cmd().arg("--no-wait").arg("init"));
-        if vswitchd {
-            let db_sock = format!("unix:{}", d.join("db.sock").display());
-            run(ovs.cmd_in_ns("ovs-vswitchd").args([
-                db_sock,
-                format!("--pidfile={}", d.join("ovs-vswitchd.pid").display()),
-                format!("--unixctl={}", d.join("ovs-vswitchd.ctl").display()),
-                format!("--log-file={}", d.join("ovs-vswitchd.log").display()),
-                "--detach".into(),
-            ]));
+        args.extend(self.extra_remotes.iter().map(|r| format!("--remote={r}")));
+        run(self.cmd_in_ns("ovsdb-server").args(&args));
+    }
+
+    fn start_vswitchd(&self) {
+        let d = self.dir.path();
+        run(self.cmd_in_ns("ovs-vswitchd").args([
+            format!("unix:{}", d.join("db.sock").display()),
+            format!("--pidfile={}", d.join("ovs-vswitchd.pid").display()),
+            format!("--unixctl={}", d.join("ovs-vswitchd.ctl").display()),
+            format!("--log-file={}", d.join("ovs-vswitchd.log").display()),
+            "--detach".into(),
+        ]));
+    }
+
+    /// Adds a listener to the running `ovsdb-server` (one it keeps across
+    /// [`restart_ovsdb_server`](Self::restart_ovsdb_server)).
+    pub fn add_remote(&mut self, remote: &str) {
+        self.appctl("ovsdb-server", &["ovsdb-server/add-remote", remote]);
+        self.extra_remotes.push(remote.to_owned());
+    }
+
+    /// Kills `ovsdb-server` and starts it again on the same database.
+    pub fn restart_ovsdb_server(&self) {
+        self.kill("ovsdb-server");
+        self.start_ovsdb_server();
+    }
+
+    /// Restarts `ovs-vswitchd` as `ovs-ctl restart` does: the flows and groups of `bridges`
+    /// are saved (`ovs-save`), the daemon is stopped and started with
+    /// `other_config:flow-restore-wait=true` (it forwards nothing and connects to no
+    /// controller), the saved tables are put back and the flag is removed. With no bridges
+    /// it is a crash: killed and started on an empty table, no flag.
+    pub fn restart_vswitchd(&self, bridges: &[&str]) {
+        let restore = (!bridges.is_empty()).then(|| {
+            run(self
+                .cmd_in_ns("sh")
+                .arg(OVS_SAVE)
+                .arg("save-flows")
+                .args(bridges))
+        });
+        self.kill("ovs-vswitchd");
+        if restore.is_some() {
+            self.vsctl(&[
+                "--no-wait",
+                "set",
+                "Open_vSwitch",
+                ".",
+                "other_config:flow-restore-wait=true",
+            ]);
         }
-        ovs
+        self.start_vswitchd();
+        if let Some(script) = restore {
+            for b in bridges {
+                let sock = self.mgmt_sock(b);
+                wait_for(
+                    &format!("{} after the restart", sock.display()),
+                    Duration::from_secs(30),
+                    || sock.exists().then_some(()),
+                );
+            }
+            run(self.cmd_in_ns("sh").arg("-c").arg(script));
+            self.vsctl(&[
+                "--no-wait",
+                "remove",
+                "Open_vSwitch",
+                ".",
+                "other_config",
+                "flow-restore-wait",
+            ]);
+        }
     }
 
     fn cmd_in_ns(&self, program: &str) -> Command {
@@ -443,4 +513,105 @@ pub fn ask(ns: &Netns, ip: &str, port: u16) -> Option<String> {
         .next()
         .map(str::to_owned)
         .filter(|l| !l.is_empty())
+}
+
+/// A continuous ping (`ping -D -i INTERVAL`) whose replies are timed as they arrive, to
+/// measure what a fault costs: how many replies were lost, and the longest silence.
+pub struct Pinger {
+    child: Child,
+    replies: std::sync::Arc<std::sync::Mutex<Vec<(u64, f64)>>>,
+}
+
+/// What a [`Pinger`] saw.
+#[derive(Debug, Clone, Copy)]
+pub struct PingReport {
+    /// Echo requests sent up to the last one answered.
+    pub sent: u64,
+    /// Replies received.
+    pub received: u64,
+    /// The longest time between two replies, or from the last reply to the end, in seconds.
+    pub longest_gap: f64,
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Pinger {
+    /// Starts pinging `ip` from `ns` every `interval` seconds.
+    pub fn start(ns: &Netns, ip: &str, interval: f64) -> Pinger {
+        use std::io::BufRead;
+        let mut child = ns
+            .cmd(&["ping", "-D", "-n", "-i", &interval.to_string(), ip])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ping");
+        let out = child.stdout.take().expect("stdout");
+        let replies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = replies.clone();
+        std::thread::spawn(move || {
+            // `[1700000000.123456] 64 bytes from ...: icmp_seq=12 ttl=63 time=0.5 ms`
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let reply = (|| {
+                    let t = l.strip_prefix('[')?.split(']').next()?.parse().ok()?;
+                    let seq = l
+                        .split("icmp_seq=")
+                        .nth(1)?
+                        .split(' ')
+                        .next()?
+                        .parse()
+                        .ok()?;
+                    Some((seq, t))
+                })();
+                if let (Some(r), Ok(mut v)) = (reply, sink.lock()) {
+                    v.push(r);
+                }
+            }
+        });
+        Pinger { child, replies }
+    }
+
+    /// Replies received so far.
+    pub fn received(&self) -> usize {
+        self.replies.lock().map(|v| v.len()).unwrap_or(0)
+    }
+
+    /// Waits until `n` more replies have come than now (the ping flows).
+    pub fn wait_more(&self, n: usize, what: &str) {
+        let base = self.received();
+        wait_for(what, Duration::from_secs(60), || {
+            (self.received() >= base + n).then_some(())
+        });
+    }
+
+    /// Stops pinging and reports.
+    pub fn stop(mut self) -> PingReport {
+        let end = unix_now();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let replies = self.replies.lock().map(|v| v.clone()).unwrap_or_default();
+        let mut gap: f64 = 0.0;
+        for w in replies.windows(2) {
+            gap = gap.max(w[1].1 - w[0].1);
+        }
+        if let Some(last) = replies.last() {
+            gap = gap.max(end - last.1);
+        }
+        PingReport {
+            sent: replies.iter().map(|r| r.0).max().unwrap_or(0),
+            received: replies.len() as u64,
+            longest_gap: gap,
+        }
+    }
+}
+
+impl Drop for Pinger {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

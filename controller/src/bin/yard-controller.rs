@@ -1,6 +1,6 @@
 //! `yard-controller`: the Switchyard controller daemon.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,14 +31,6 @@ struct Args {
     /// File holding the bearer token for the TCP API (else the YARD_TOKEN environment variable).
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
-
-    /// Address to accept switches' OpenFlow connections on.
-    #[arg(long, value_name = "ADDR", default_value = controller::DEFAULT_OPENFLOW_LISTEN)]
-    openflow_listen: SocketAddr,
-
-    /// The controller's address as switches reach it (used in their controller targets).
-    #[arg(long, value_name = "IP")]
-    advertise: Option<IpAddr>,
 
     /// The port every node's ovsdb-server listens on (the controller connects to
     /// `tcp:NODE_IP:PORT`).
@@ -106,8 +98,6 @@ async fn start() -> Result<()> {
         socket: args.socket,
         listen: args.listen,
         token,
-        openflow_listen: args.openflow_listen,
-        advertise: args.advertise,
         cluster: ClusterOverrides {
             cluster_cidr: args.cluster_cidr,
             node_prefix_len: args.node_prefix,

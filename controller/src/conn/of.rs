@@ -19,7 +19,7 @@ use openflow::{
     Frame, GroupDesc, Message, MultipartReply, MultipartReplyBody, MultipartRequest,
     MultipartRequestBody,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
 
@@ -364,42 +364,23 @@ fn next_generation() -> u64 {
     GENERATION.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Accepts switches on `listener` until `stop` turns true.
-pub async fn listen(listener: TcpListener, switches: Switches, mut stop: watch::Receiver<bool>) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting an OpenFlow connection failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = crate::stopped(&mut stop) => return,
-        };
-        let (switches, stop) = (switches.clone(), stop.clone());
-        tokio::spawn(async move {
-            if let Err(e) = serve(stream, peer, next_generation(), switches, stop).await {
-                tracing::info!(%peer, error = %e, "OpenFlow connection ended");
-            }
-        });
-    }
-}
-
 /// Connects to a switch's passive OpenFlow target (`ptcp:PORT:IP` on the switch) and keeps
-/// reconnecting, with backoff, until `stop` turns true or the future is dropped.
+/// reconnecting until `stop` turns true or the future is dropped. A connection that ends after
+/// a while is retried at once — a restarted ovs-vswitchd gets its table back the moment it
+/// listens — and failed attempts back off from 100 ms to 2 s. An attempt gives up after 1 s: a SYN
+/// lost while the switch's datapath was starting is resent sooner by a new attempt than by
+/// TCP's own retransmission.
 pub async fn dial(addr: SocketAddr, switches: Switches, mut stop: watch::Receiver<bool>) {
     const MIN: Duration = Duration::from_millis(100);
     let mut backoff = MIN;
     loop {
         let attempt = tokio::select! {
-            r = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)) => r,
+            r = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)) => r,
             _ = crate::stopped(&mut stop) => return,
         };
         match attempt {
             Ok(Ok(stream)) => {
-                backoff = MIN;
+                let since = std::time::Instant::now();
                 if let Err(e) = serve(
                     stream,
                     addr,
@@ -410,6 +391,11 @@ pub async fn dial(addr: SocketAddr, switches: Switches, mut stop: watch::Receive
                 .await
                 {
                     tracing::info!(peer = %addr, error = %e, "OpenFlow connection ended");
+                }
+                // A switch that drops every connection at once is not retried in a spin.
+                if since.elapsed() > Duration::from_secs(1) {
+                    backoff = MIN;
+                    continue;
                 }
             }
             Ok(Err(e)) => {

@@ -2,7 +2,6 @@
 //! table names, as the node's model says, created or repaired by idempotent helpers.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use ovsdb::vswitch::{self, BridgeSpec, ControllerSpec, PortSpec};
 use ovsdb::{Client, Condition, Op, Value};
@@ -97,7 +96,6 @@ pub async fn ensure(
     client: &Client,
     model: &ClusterModel,
     node: &NodeSpec,
-    controller: (IpAddr, u16),
 ) -> Result<bool, ovsdb::Error> {
     let mut changed = false;
     changed |= vswitch::ensure_bridge(client, &bridge(node, names::BR_INT, "secure")).await?;
@@ -130,7 +128,7 @@ pub async fn ensure(
     }
     let tables: Vec<(u8, &str)> = Table::ALL.iter().map(|t| (t.id(), t.name())).collect();
     changed |= vswitch::set_flow_table_names(client, names::BR_INT, &tables).await?;
-    let (br_int, br_ex) = controllers(node, controller);
+    let (br_int, br_ex) = controllers(node);
     changed |= vswitch::set_controllers(client, names::BR_INT, &[br_int]).await?;
     changed |= vswitch::set_controllers(client, names::BR_EX, &[br_ex]).await?;
     Ok(changed)
@@ -146,21 +144,22 @@ fn patch_ex() -> PortSpec {
     )
 }
 
-/// br-int's and br-ex's controller targets. br-ex carries the node's own traffic (this OVSDB
-/// session, the tunnels): an active controller would make OVS flush its table and stop
-/// switching until our flows arrive; a passive target that the controller dials leaves br-ex
-/// a plain switch throughout.
-fn controllers(node: &NodeSpec, (ip, of_port): (IpAddr, u16)) -> (ControllerSpec, ControllerSpec) {
-    let ctl = |target: String, mode: Option<&str>| ControllerSpec {
-        target,
-        connection_mode: mode.map(str::to_owned),
+/// br-int's and br-ex's controller targets: both passive (`ptcp:PORT:NODE_IP`), dialed by
+/// the controller. A bridge with an active ("primary") controller has its table flushed by
+/// ovs-vswitchd whenever that controller appears in its configuration — at start, and when
+/// `other_config:flow-restore-wait` is lifted after a restart — so the tables an `ovs-ctl
+/// restart` saved and put back would be thrown away again, and br-ex (which carries this
+/// OVSDB session and the tunnels) would stop switching until our flows arrive. With only
+/// passive targets the tables survive a restart and the controller, not the switch's own
+/// backoff, decides how soon it reconnects.
+fn controllers(node: &NodeSpec) -> (ControllerSpec, ControllerSpec) {
+    let ctl = |port: u16| ControllerSpec {
+        target: format!("ptcp:{port}:{}", node.ip),
+        connection_mode: None,
         inactivity_probe_ms: Some(5_000),
         max_backoff_ms: Some(2_000),
     };
-    (
-        ctl(format!("tcp:{ip}:{of_port}"), Some("out-of-band")),
-        ctl(format!("ptcp:{}:{}", port::BR_EX_OPENFLOW, node.ip), None),
-    )
+    (ctl(port::BR_INT_OPENFLOW), ctl(port::BR_EX_OPENFLOW))
 }
 
 /// The tables and columns a node's replica follows: what [`in_sync`] compares and
@@ -207,12 +206,7 @@ pub const REPLICA: &[(&str, &[&str])] = &[
 /// Whether the node's replica already shows everything [`ensure`] would make (bridges,
 /// ports, `yard0`'s MAC, controller targets; not the table names, which only `ensure` writes),
 /// so that a wake-up that changes nothing sends no transaction.
-pub fn in_sync(
-    replica: &ovsdb::Replica,
-    model: &ClusterModel,
-    node: &NodeSpec,
-    controller: (IpAddr, u16),
-) -> bool {
+pub fn in_sync(replica: &ovsdb::Replica, model: &ClusterModel, node: &NodeSpec) -> bool {
     let bridges = replica.rows("Bridge");
     let find = |name: &str| bridges.iter().find(|b| b.get_str("name") == Some(name));
     let has = |have: &BTreeMap<String, String>, want: &BTreeMap<String, String>| {
@@ -273,7 +267,7 @@ pub fn in_sync(
             && c.get_i64("inactivity_probe") == spec.inactivity_probe_ms
             && c.get_i64("max_backoff") == spec.max_backoff_ms)
     };
-    let (int_ctl, ex_ctl) = controllers(node, controller);
+    let (int_ctl, ex_ctl) = controllers(node);
     let int_ifaces = ifaces_of(names::BR_INT);
     let ex_ifaces = ifaces_of(names::BR_EX);
     let mgmt_mac = model.node_addrs(node).map(|a| a.mgmt_mac.to_string());

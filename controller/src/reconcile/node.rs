@@ -9,7 +9,6 @@
 //!   (re)connects is read back once and brought in line with one bundle against the node's full
 //!   set ([`flows::desired`]), and an audit re-reads the switch now and then.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,8 +34,6 @@ pub struct Shared {
     pub state: ClusterState,
     /// Connected switches.
     pub switches: Switches,
-    /// Where switches reach the controller (`tcp:IP:PORT` targets).
-    pub controller: (IpAddr, u16),
     /// The port every node's ovsdb-server listens on.
     pub ovsdb_port: u16,
     /// How often a switch's tables are read back and repaired even if nothing changed.
@@ -113,9 +110,11 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, wake: Wake, stop: watch::R
     let replica = ovsdb::Replica::start(&client, "Open_vSwitch", node_db::REPLICA);
     let status = std::sync::Mutex::new(NodeStatus::default());
     // Two loops, so that flows never wait on an OVSDB round trip (they read the replica), and
-    // configuration never waits on a switch. br-int connects to the controller; the
-    // controller dials br-ex's passive target.
-    let br_ex = std::net::SocketAddr::from((node.ip, crate::pipeline::port::BR_EX_OPENFLOW));
+    // configuration never waits on a switch. The controller dials both bridges' passive
+    // targets.
+    let at = |port| std::net::SocketAddr::from((node.ip, port));
+    let dial = |port| crate::conn::of::dial(at(port), shared.switches.clone(), stop.clone());
+    use crate::pipeline::port::{BR_EX_OPENFLOW, BR_INT_OPENFLOW};
     tokio::select! {
         _ = async {
             tokio::join!(
@@ -123,7 +122,7 @@ pub async fn run(shared: Arc<Shared>, name: NodeName, wake: Wake, stop: watch::R
                 flows_loop(&shared, &name, &replica, &status, wake.flows, stop.clone()),
             )
         } => {}
-        _ = crate::conn::of::dial(br_ex, shared.switches.clone(), stop.clone()) => {}
+        _ = async { tokio::join!(dial(BR_INT_OPENFLOW), dial(BR_EX_OPENFLOW)) } => {}
     }
     if !*stop.borrow() && !shared.state.snapshot().nodes().contains_key(&name) {
         forget(&shared, &node, &client).await;
@@ -197,11 +196,11 @@ async fn config_loop(
                 seen_generation = generation;
             }
             let ready = *db_changes.borrow_and_update() > 0;
-            if ready && node_db::in_sync(replica, &model, &node, shared.controller) {
+            if ready && node_db::in_sync(replica, &model, &node) {
                 retry = false;
                 report(shared, name, status, |s| s.ovsdb = OvsdbState::Connected);
             } else {
-                match node_db::ensure(client, &model, &node, shared.controller).await {
+                match node_db::ensure(client, &model, &node).await {
                     Ok(changed) => {
                         if changed {
                             tracing::info!(node = %name, "switch configuration created or repaired");
